@@ -1,0 +1,1 @@
+//! Elastic detection-rules loader and EQL engine (placeholder; being written).
