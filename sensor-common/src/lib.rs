@@ -154,7 +154,6 @@ pub struct KernelOffsets {
     pub task_cred: u32,
     pub task_cgroups: u32,
     pub task_comm: u32,
-    pub task_thread_pid: u32,
     pub task_exit_code: u32,
 
     pub mm_arg_start: u32,
@@ -199,7 +198,9 @@ pub struct KernelOffsets {
 
     pub bprm_filename: u32,
 
-    /// `PIDTYPE_PGID` / `PIDTYPE_SID` from the kernel's `enum pid_type`.
+    /// `PIDTYPE_TGID` / `PIDTYPE_PGID` / `PIDTYPE_SID` from the kernel's
+    /// `enum pid_type`.
+    pub pidtype_tgid: u32,
     pub pidtype_pgid: u32,
     pub pidtype_sid: u32,
 }

@@ -1,0 +1,216 @@
+//! Loads the embedded eBPF object with the resolved configuration and
+//! attaches each hook: tp_btf first, raw_tp when tp_btf will not load.
+
+use anyhow::{Context, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{BtfTracePoint, RawTracePoint},
+};
+use sensor_common::{
+    CGROUP_V2_DEFAULT, CONFIG_GLOBAL, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
+    DROP_SCRATCH, DROPS_MAP, EVENTS_MAP, KernelOffsets, MAX_ARGS_BYTES, SensorConfig,
+};
+use tracing::{info, warn};
+
+use super::{
+    btf::Btf,
+    cgroup::{self, CgroupHierarchy},
+    offsets,
+};
+
+/// The compiled kernel programs, built by build.rs through aya-build.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sensor"));
+
+#[derive(Clone, Debug)]
+pub struct CaptureOptions {
+    /// argv bytes captured per exec (capped at the ABI maximum).
+    pub max_args_bytes: u32,
+    /// Ring buffer size in bytes (a power of two, multiple of the page size).
+    pub ring_bytes: u32,
+    /// `None` picks automatically from /proc/cgroups.
+    pub cgroup: Option<CgroupHierarchy>,
+    /// Skip tp_btf and attach the raw_tp programs (for testing the fallback).
+    pub force_raw_tp: bool,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        Self {
+            max_args_bytes: MAX_ARGS_BYTES as u32,
+            ring_bytes: 16 << 20,
+            cgroup: None,
+            force_raw_tp: false,
+        }
+    }
+}
+
+/// How a hook ended up attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    TpBtf,
+    RawTp,
+}
+
+/// Events lost in the kernel because the ring buffer was full, per kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+    pub scratch: u64,
+}
+
+impl DropCounts {
+    pub fn total(&self) -> u64 {
+        self.exec + self.fork + self.exit + self.scratch
+    }
+}
+
+/// The loaded, attached programs. Dropping it detaches everything.
+pub struct Sensor {
+    ebpf: Ebpf,
+    pub modes: Vec<(&'static str, AttachMode)>,
+    pub cgroup: CgroupHierarchy,
+    pub offsets: KernelOffsets,
+}
+
+const HOOKS: &[(&str, &str, &str)] = &[
+    // (tracepoint, tp_btf program, raw_tp program)
+    ("sched_process_exec", "sensor_exec", "sensor_exec_raw"),
+    ("sched_process_fork", "sensor_fork", "sensor_fork_raw"),
+    ("sched_process_exit", "sensor_exit", "sensor_exit_raw"),
+];
+
+/// Builds the configuration global from the running kernel's BTF.
+pub fn resolve_config(btf: &Btf, opts: &CaptureOptions) -> anyhow::Result<(SensorConfig, CgroupHierarchy)> {
+    let offsets = offsets::resolve(btf)?;
+    let hierarchy = opts.cgroup.clone().unwrap_or_else(cgroup::detect);
+    let cgroup_subsys_idx = match &hierarchy {
+        CgroupHierarchy::V2 => CGROUP_V2_DEFAULT,
+        CgroupHierarchy::V1(c) => offsets::cgroup_subsys_index(btf, c)
+            .with_context(|| format!("cgroup controller `{c}` is not known to this kernel"))?,
+    };
+    Ok((
+        SensorConfig {
+            offsets,
+            cgroup_subsys_idx,
+            max_args_bytes: opts.max_args_bytes.min(MAX_ARGS_BYTES as u32),
+            magic: CONFIG_MAGIC,
+            _pad: 0,
+        },
+        hierarchy,
+    ))
+}
+
+impl Sensor {
+    /// Resolves offsets, loads the object and attaches every hook.
+    pub fn load(opts: &CaptureOptions) -> anyhow::Result<Self> {
+        let btf = Btf::from_sys_fs()?;
+        let (config, hierarchy) = resolve_config(&btf, opts)?;
+        let aya_btf = aya::Btf::from_sys_fs()
+            .context("cannot load kernel BTF for tp_btf programs")?;
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(what, e)| anyhow!("cannot count CPUs ({what}): {e}"))?;
+
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&aya_btf))
+            .override_global(CONFIG_GLOBAL, &config, true)
+            .map_max_entries("SCRATCH", cpus as u32)
+            .map_max_entries(EVENTS_MAP, opts.ring_bytes)
+            .load(EBPF_OBJECT)
+            .map_err(|e| anyhow!(e))
+            .context(
+                "loading the eBPF object failed. The agent needs root (or CAP_BPF + CAP_PERFMON) \
+                 and a kernel with BPF ring buffers (5.8+)",
+            )?;
+
+        let mut modes = Vec::new();
+        for &(tp, btf_prog, raw_prog) in HOOKS {
+            let mode = if opts.force_raw_tp {
+                attach_raw(&mut ebpf, tp, raw_prog)?;
+                AttachMode::RawTp
+            } else {
+                match attach_btf(&mut ebpf, tp, btf_prog, &aya_btf) {
+                    Ok(()) => AttachMode::TpBtf,
+                    Err(e) => {
+                        warn!("tp_btf/{tp} unavailable ({e:#}); falling back to raw_tp");
+                        attach_raw(&mut ebpf, tp, raw_prog).with_context(|| {
+                            format!("neither tp_btf nor raw_tp could attach to {tp}")
+                        })?;
+                        AttachMode::RawTp
+                    }
+                }
+            };
+            info!(hook = tp, mode = ?mode, "attached");
+            modes.push((tp, mode));
+        }
+        Ok(Self {
+            ebpf,
+            modes,
+            cgroup: hierarchy,
+            offsets: config.offsets,
+        })
+    }
+
+    /// Takes the ring buffer out (once).
+    pub fn take_ring(&mut self) -> anyhow::Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map(EVENTS_MAP)
+            .ok_or_else(|| anyhow!("ring buffer already taken"))?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Sums the per-CPU drop counters.
+    pub fn drops(&self) -> anyhow::Result<DropCounts> {
+        let map = self
+            .ebpf
+            .map(DROPS_MAP)
+            .ok_or_else(|| anyhow!("no {DROPS_MAP} map"))?;
+        let arr = PerCpuArray::<_, u64>::try_from(map)?;
+        let mut sums = [0u64; DROP_COUNTERS as usize];
+        for (i, sum) in sums.iter_mut().enumerate() {
+            *sum = arr.get(&(i as u32), 0)?.iter().sum();
+        }
+        Ok(DropCounts {
+            exec: sums[DROP_EXEC as usize],
+            fork: sums[DROP_FORK as usize],
+            exit: sums[DROP_EXIT as usize],
+            scratch: sums[DROP_SCRATCH as usize],
+        })
+    }
+}
+
+fn attach_btf(ebpf: &mut Ebpf, tp: &str, prog: &str, btf: &aya::Btf) -> anyhow::Result<()> {
+    let p: &mut BtfTracePoint = ebpf
+        .program_mut(prog)
+        .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
+        .try_into()?;
+    p.load(tp, btf).map_err(verifier_detail)?;
+    p.attach()?;
+    Ok(())
+}
+
+fn attach_raw(ebpf: &mut Ebpf, tp: &str, prog: &str) -> anyhow::Result<()> {
+    let p: &mut RawTracePoint = ebpf
+        .program_mut(prog)
+        .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
+        .try_into()?;
+    p.load().map_err(verifier_detail)?;
+    p.attach(tp)?;
+    Ok(())
+}
+
+/// Keeps the verifier log (its tail says why) in the error.
+fn verifier_detail(e: aya::programs::ProgramError) -> anyhow::Error {
+    match &e {
+        aya::programs::ProgramError::LoadError { verifier_log, .. } => {
+            let log = verifier_log.to_string();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            anyhow!("{e}; verifier log tail:\n{}", tail.join("\n"))
+        }
+        _ => anyhow!(e),
+    }
+}
