@@ -3,8 +3,8 @@
 //! hand-built byte buffers.
 
 use sensor_common::{
-    CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR,
-    EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader, ExitEvent, ForkEvent, TaskIds,
+    CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_EXE_TRUNCATED, EXEC_FD0_CHR,
+    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader, ExitEvent, ForkEvent, TaskIds,
 };
 
 /// Identity of a task as captured in the kernel.
@@ -68,6 +68,9 @@ pub struct ExecRecord {
     /// The path passed to execve (may be relative).
     pub filename: String,
     pub filename_truncated: bool,
+    /// The executable's absolute path, resolved in the kernel from the
+    /// opened file (symlinks resolved); `None` when the walk was incomplete.
+    pub exe_path: Option<String>,
     /// The controlling terminal, if any.
     pub tty: Option<Tty>,
     /// stdin and stderr are both the controlling terminal (ECS
@@ -169,6 +172,20 @@ pub fn split_args(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Builds `/a/b/c` from NUL-terminated components given leaf first.
+pub fn join_leaf_first(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    let mut path = String::new();
+    for c in raw.split(|&b| b == 0).rev() {
+        path.push('/');
+        path.push_str(&String::from_utf8_lossy(c));
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let kind: u32 = read_pod(bytes)?;
@@ -196,9 +213,11 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     let payload = &bytes[size_of::<ExecHeader>()..];
     let args_len = h.args_len as usize;
     let filename_len = h.filename_len as usize;
-    if args_len + filename_len > payload.len() {
+    let exe_len = h.exe_len as usize;
+    let claimed = args_len + filename_len + exe_len;
+    if claimed > payload.len() {
         return Err(DecodeError::PayloadLength {
-            claimed: args_len + filename_len,
+            claimed,
             actual: payload.len(),
         });
     }
@@ -209,6 +228,9 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         args.push(task.comm.clone());
     }
     let filename = c_str_lossy(&payload[args_len..args_len + filename_len]);
+    let exe_raw = &payload[args_len + filename_len..claimed];
+    let exe_path = (h.flags & EXEC_EXE_TRUNCATED == 0 && !exe_raw.is_empty())
+        .then(|| join_leaf_first(exe_raw));
     let tty = (h.tty_major != 0 || h.tty_minor != 0).then(|| Tty {
         device: CharDevice {
             major: h.tty_major,
@@ -237,6 +259,7 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         args_read_failed,
         filename,
         filename_truncated: h.flags & EXEC_FILENAME_TRUNCATED != 0,
+        exe_path,
         tty,
         interactive,
         cgroup_id: h.cgroup_id,
@@ -291,6 +314,12 @@ mod tests {
     #[test]
     fn split_args_replaces_invalid_utf8() {
         assert_eq!(split_args(b"x\xff\0"), vec!["x\u{fffd}"]);
+    }
+
+    #[test]
+    fn leaf_first_components_join_into_an_absolute_path() {
+        assert_eq!(join_leaf_first(b"true\0bin\0usr\0"), "/usr/bin/true");
+        assert_eq!(join_leaf_first(b"init\0"), "/init");
     }
 
     #[test]

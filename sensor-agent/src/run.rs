@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
@@ -58,8 +57,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = capture_options(&args)?;
     let mut sensor = Sensor::load(&opts)?;
     let ring = sensor.take_ring()?;
-    let mut ring = AsyncFd::with_interest(ring, Interest::READABLE)
-        .context("cannot poll the ring buffer")?;
+    // SAFETY: the RingBuf owns its map fd and keeps it open for as long as
+    // the AsyncFd (which owns the RingBuf) lives.
+    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
 
     let mut totals = Totals::default();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -126,7 +127,7 @@ fn handle(bytes: &[u8], totals: &mut Totals, out: &mut impl std::io::Write) {
                 "process": {
                     "pid": e.task.tgid, "ppid": e.task.ppid, "args": e.args,
                     "args_truncated": e.args_truncated, "args_original_bytes": e.args_original_bytes,
-                    "executable": e.filename, "interactive": e.interactive,
+                    "executable": e.filename, "exe": e.exe_path, "interactive": e.interactive,
                     "tty": e.tty.as_ref().map(|t| serde_json::json!({"major": t.device.major, "minor": t.device.minor, "name": t.name})),
                     "sid": e.task.sid, "pgid": e.task.pgid, "vpid": e.task.ns_tgid, "pidns": e.task.pidns_inum,
                     "uid": e.task.uid, "euid": e.task.euid, "start": e.task.start_boottime_ns, "comm": e.task.comm,

@@ -8,8 +8,14 @@
 /// Upper bound on captured argv bytes. A power of two so the kernel side can
 /// bound lengths with a mask the verifier understands.
 pub const MAX_ARGS_BYTES: usize = 32 * 1024;
-/// Upper bound on the captured executable path (bytes, incl. NUL).
+/// Upper bound on the captured execve path argument (bytes, incl. NUL).
 pub const MAX_FILENAME_BYTES: usize = 4096;
+/// Upper bound on the resolved executable path (its components, leaf first).
+pub const MAX_EXE_BYTES: usize = 4096;
+/// Longest single path component the walk copies (NAME_MAX + NUL).
+pub const MAX_COMPONENT_BYTES: usize = 256;
+/// Dentries (plus mount crossings) the executable walk visits at most.
+pub const MAX_EXE_COMPONENTS: usize = 32;
 /// Bytes kept per cgroup path component.
 pub const CGROUP_NAME_BYTES: usize = 128;
 /// Cgroup path components captured, leaf first.
@@ -51,6 +57,9 @@ pub const EXEC_FD0_CHR: u32 = 1 << 3;
 pub const EXEC_FD2_CHR: u32 = 1 << 4;
 /// `ExecHeader::flags`: captured by the raw_tp fallback rather than tp_btf.
 pub const EXEC_VIA_RAW_TP: u32 = 1 << 5;
+/// `ExecHeader::flags`: the resolved executable path is incomplete (too
+/// deep or too long); user space falls back to the execve path.
+pub const EXEC_EXE_TRUNCATED: u32 = 1 << 6;
 
 /// Identity fields read from a `task_struct`, shared by every event kind.
 #[repr(C)]
@@ -86,7 +95,9 @@ pub struct TaskIds {
 
 /// A `sched_process_exec` record. In the ring buffer it is followed by
 /// `args_len` bytes of NUL-separated argv, then `filename_len` bytes of the
-/// executable path (no NUL). Only the bytes actually used are sent.
+/// execve path argument (no NUL), then `exe_len` bytes of the executable's
+/// resolved path as NUL-terminated components, leaf first. Only the bytes
+/// actually used are sent.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecHeader {
@@ -104,9 +115,10 @@ pub struct ExecHeader {
     pub args_len: u32,
     /// `mm->arg_end - mm->arg_start`: the true argv size before truncation.
     pub args_size: u32,
-    /// Bytes of executable path that follow `args`.
+    /// Bytes of execve path that follow `args`.
     pub filename_len: u32,
-    pub _pad: u32,
+    /// Bytes of resolved-path components that follow the execve path.
+    pub exe_len: u32,
     pub tty_name: [u8; TTY_NAME_BYTES],
     /// Names of the cgroup kernfs nodes from the leaf upwards; an empty
     /// name ends the list early (the root has no name).
@@ -135,7 +147,7 @@ pub struct ExitEvent {
 
 /// Byte size of the per-CPU scratch record the kernel assembles an exec in.
 pub const EXEC_SCRATCH_BYTES: usize =
-    core::mem::size_of::<ExecHeader>() + MAX_ARGS_BYTES + MAX_FILENAME_BYTES;
+    core::mem::size_of::<ExecHeader>() + MAX_ARGS_BYTES + MAX_FILENAME_BYTES + MAX_EXE_BYTES;
 
 /// Offsets of every kernel struct field the programs read, in bytes. There
 /// are no CO-RE relocations for Rust eBPF, so user space resolves these from
@@ -197,6 +209,21 @@ pub struct KernelOffsets {
     pub kn_parent: u32,
 
     pub bprm_filename: u32,
+    pub bprm_file: u32,
+
+    /// For the executable path walk (d_path without the helper, which
+    /// tracing programs may not call).
+    pub file_f_path: u32,
+    pub path_mnt: u32,
+    pub path_dentry: u32,
+    pub dentry_parent: u32,
+    /// `dentry.d_name.name`.
+    pub dentry_name: u32,
+    pub vfsmount_mnt_root: u32,
+    /// `mount.mnt`: the embedded vfsmount, to step back to its `struct mount`.
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
 
     /// `PIDTYPE_TGID` / `PIDTYPE_PGID` / `PIDTYPE_SID` from the kernel's
     /// `enum pid_type`.
@@ -218,7 +245,11 @@ pub struct SensorConfig {
     pub max_args_bytes: u32,
     /// Set to `CONFIG_MAGIC` by user space; programs emit nothing until it is.
     pub magic: u32,
-    pub _pad: u32,
+    /// Steps the executable-path walk may take (≤ `MAX_EXE_COMPONENTS`; 0
+    /// disables it). The verifier reads it as a constant, so a smaller value
+    /// is also a cheaper program: the agent lowers it if a kernel's verifier
+    /// refuses the deeper walk.
+    pub exe_walk_depth: u32,
 }
 
 pub const CONFIG_MAGIC: u32 = 0x5e45_0c0f;

@@ -11,8 +11,8 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
-        generated::{bpf_probe_read_kernel_str, bpf_probe_read_user},
+        bpf_probe_read_kernel_str_bytes,
+        generated::{bpf_probe_read_kernel, bpf_probe_read_kernel_str, bpf_probe_read_user},
     },
     macros::{btf_tracepoint, map, raw_tracepoint},
     maps::{Array, PerCpuArray, RingBuf},
@@ -21,8 +21,9 @@ use aya_ebpf::{
 use sensor_common::{
     CGROUP_DEPTH, CGROUP_V2_DEFAULT, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
     DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR,
-    EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EXEC_VIA_RAW_TP, EventKind, ExecHeader, ExitEvent,
-    ForkEvent, MAX_ARGS_BYTES, MAX_FILENAME_BYTES, SensorConfig, TaskIds,
+    EXEC_EXE_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EXEC_VIA_RAW_TP, EventKind, ExecHeader, ExitEvent,
+    ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES, MAX_EXE_BYTES, MAX_EXE_COMPONENTS,
+    MAX_FILENAME_BYTES, SensorConfig, TaskIds,
 };
 
 /// Filled in by the agent before load (`EbpfLoader::override_global`).
@@ -41,6 +42,11 @@ static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_COUNTERS, 0)
 #[map]
 static SCRATCH: Array<[u8; EXEC_SCRATCH_BYTES]> = Array::with_max_entries(256, 0);
 
+/// Dentry name pointers collected by the executable walk, per CPU; the
+/// last slot holds their count.
+#[map]
+static NAME_PTRS: PerCpuArray<[u64; MAX_EXE_COMPONENTS + 1]> = PerCpuArray::with_max_entries(1, 0);
+
 const HDR: usize = size_of::<ExecHeader>();
 const S_IFMT: u16 = 0o170000;
 const S_IFCHR: u16 = 0o020000;
@@ -58,14 +64,19 @@ macro_rules! cfg {
 }
 
 /// Reads a `T` at `base + off` in kernel memory; zero when unreadable.
+///
+/// Branch-free on purpose: the helper zeroes the destination on failure, and
+/// a `match` on its result would double the verifier's states at every read.
 #[inline(always)]
 fn rd<T: Copy>(base: u64, off: u32) -> T {
-    if base == 0 {
-        return unsafe { core::mem::zeroed() };
-    }
-    match unsafe { bpf_probe_read_kernel((base + off as u64) as *const T) } {
-        Ok(v) => v,
-        Err(_) => unsafe { core::mem::zeroed() },
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    unsafe {
+        bpf_probe_read_kernel(
+            v.as_mut_ptr() as *mut _,
+            size_of::<T>() as u32,
+            (base + off as u64) as *const _,
+        );
+        v.assume_init()
     }
 }
 
@@ -111,6 +122,7 @@ fn fill_task_ids(task: u64, ids: &mut TaskIds) {
     let signal = rd_ptr(task, cfg!(offsets.task_signal));
     let cred = rd_ptr(task, cfg!(offsets.task_cred));
 
+    ids._pad = 0;
     ids.pid = rd(task, cfg!(offsets.task_pid));
     ids.tgid = rd(task, cfg!(offsets.task_tgid));
     ids.ppid = rd(parent, cfg!(offsets.task_tgid));
@@ -217,9 +229,19 @@ fn handle_exec(task: u64, bprm: u64, flags: u32) {
     // SAFETY: the scratch value starts with room for an ExecHeader and is
     // only touched by this CPU while this program runs.
     let h = unsafe { &mut *(base as *mut ExecHeader) };
-    *h = unsafe { core::mem::zeroed() };
+    // Field by field, not `*h = zeroed()`: that compiles to a byte-wise
+    // memset loop the verifier walks 700 times. Strings only need their
+    // first byte cleared; every number below is assigned.
     h.kind = EventKind::Exec as u32;
     h.flags = flags;
+    h.tty_major = 0;
+    h.tty_minor = 0;
+    h.fd0_rdev = 0;
+    h.fd2_rdev = 0;
+    h.tty_name[0] = 0;
+    for name in h.cgroup_names.iter_mut() {
+        name[0] = 0;
+    }
     fill_task_ids(task, &mut h.ids);
     fill_tty(task, h);
     fill_cgroup(task, h);
@@ -276,7 +298,11 @@ fn handle_exec(task: u64, bprm: u64, flags: u32) {
     }
     h.filename_len = flen as u32;
 
-    let total = HDR as u64 + len + flen;
+    let exe_start = HDR as u64 + len + flen;
+    let exe_len = walk_exe_path(base, exe_start, rd_ptr(bprm, cfg!(offsets.bprm_file)), h);
+    h.exe_len = exe_len as u32;
+
+    let total = exe_start + exe_len;
     if total > EXEC_SCRATCH_BYTES as u64 {
         return;
     }
@@ -284,6 +310,86 @@ fn handle_exec(task: u64, bprm: u64, flags: u32) {
     if EVENTS.output::<[u8]>(record, 0).is_err() {
         count_drop(DROP_EXEC);
     }
+}
+
+/// Writes the executable's path components (leaf first, NUL-terminated) at
+/// `base + start`, climbing dentries and crossing mounts up to the mount
+/// namespace root, as d_path does. Returns the bytes written.
+///
+/// Two passes keep the verifier's work linear: the first only collects name
+/// pointers (fixed slots), the second copies strings with one bounded cursor.
+#[inline(always)]
+fn walk_exe_path(base: *mut u8, start: u64, file: u64, h: &mut ExecHeader) -> u64 {
+    let Some(names) = NAME_PTRS.get_ptr_mut(0) else {
+        return 0;
+    };
+    let names = unsafe { &mut *names };
+    let f_path = file + cfg!(offsets.file_f_path) as u64;
+    let mut dentry = if file == 0 { 0 } else { rd_ptr(f_path, cfg!(offsets.path_dentry)) };
+    let mut vfsmnt = if file == 0 { 0 } else { rd_ptr(f_path, cfg!(offsets.path_mnt)) };
+    let mount_mnt = cfg!(offsets.mount_mnt) as u64;
+    let depth = cfg!(exe_walk_depth) as usize;
+    let mut n: usize = 0;
+    let mut complete = false;
+    for step in 0..MAX_EXE_COMPONENTS {
+        if step >= depth || dentry == 0 || vfsmnt == 0 || n >= MAX_EXE_COMPONENTS {
+            break;
+        }
+        let mnt_root = rd_ptr(vfsmnt, cfg!(offsets.vfsmount_mnt_root));
+        let parent = rd_ptr(dentry, cfg!(offsets.dentry_parent));
+        if dentry == mnt_root || dentry == parent {
+            let mnt = vfsmnt - mount_mnt;
+            let mnt_parent = rd_ptr(mnt, cfg!(offsets.mount_parent));
+            if mnt_parent == mnt || mnt_parent == 0 {
+                complete = true; // the namespace root
+                break;
+            }
+            dentry = rd_ptr(mnt, cfg!(offsets.mount_mountpoint));
+            vfsmnt = mnt_parent + mount_mnt;
+        } else {
+            names[n] = rd_ptr(dentry, cfg!(offsets.dentry_name));
+            n += 1;
+            dentry = parent;
+        }
+    }
+    if !complete {
+        h.flags |= EXEC_EXE_TRUNCATED;
+        return 0;
+    }
+    // Round-trip the count through map memory: the verifier then checks the
+    // copy loop once for an unknown n, instead of once per exact n it could
+    // have from the walk (which blew past the 1M-instruction limit).
+    unsafe { core::ptr::write_volatile(&mut names[MAX_EXE_COMPONENTS], n as u64) };
+    let n = unsafe { core::ptr::read_volatile(&names[MAX_EXE_COMPONENTS]) } as usize;
+    let mut pos: u64 = 0;
+    for i in 0..MAX_EXE_COMPONENTS {
+        if i >= n {
+            break;
+        }
+        let off = start + pos;
+        if off > (EXEC_SCRATCH_BYTES - MAX_COMPONENT_BYTES) as u64
+            || pos > (MAX_EXE_BYTES - MAX_COMPONENT_BYTES) as u64
+        {
+            h.flags |= EXEC_EXE_TRUNCATED;
+            return 0;
+        }
+        let r = unsafe {
+            bpf_probe_read_kernel_str(
+                base.add(off as usize) as *mut _,
+                MAX_COMPONENT_BYTES as u32,
+                names[i] as *const _,
+            )
+        };
+        if r <= 0 {
+            h.flags |= EXEC_EXE_TRUNCATED;
+            return 0;
+        }
+        pos += r as u64;
+    }
+    if pos > MAX_EXE_BYTES as u64 {
+        return 0;
+    }
+    pos
 }
 
 #[inline(always)]
@@ -302,7 +408,6 @@ fn handle_fork(child: u64) {
             unsafe {
                 (*ev).kind = EventKind::Fork as u32;
                 (*ev)._pad = 0;
-                (*ev).child = core::mem::zeroed();
                 fill_task_ids(child, &mut (*ev).child);
             }
             entry.submit(0);
@@ -327,7 +432,6 @@ fn handle_exit(task: u64) {
             unsafe {
                 (*ev).kind = EventKind::Exit as u32;
                 (*ev).exit_code = rd(task, cfg!(offsets.task_exit_code));
-                (*ev).ids = core::mem::zeroed();
                 fill_task_ids(task, &mut (*ev).ids);
             }
             entry.submit(0);

@@ -75,6 +75,10 @@ pub struct Sensor {
     pub offsets: KernelOffsets,
 }
 
+/// Executable-path walk depths to try, deepest first. Verifier limits vary
+/// by kernel; 0 (no walk: the execve path is reported) always loads.
+const EXE_WALK_DEPTHS: &[u32] = &[16, 8, 0];
+
 const HOOKS: &[(&str, &str, &str)] = &[
     // (tracepoint, tp_btf program, raw_tp program)
     ("sched_process_exec", "sensor_exec", "sensor_exec_raw"),
@@ -97,7 +101,7 @@ pub fn resolve_config(btf: &Btf, opts: &CaptureOptions) -> anyhow::Result<(Senso
             cgroup_subsys_idx,
             max_args_bytes: opts.max_args_bytes.min(MAX_ARGS_BYTES as u32),
             magic: CONFIG_MAGIC,
-            _pad: 0,
+            exe_walk_depth: EXE_WALK_DEPTHS[0],
         },
         hierarchy,
     ))
@@ -107,50 +111,34 @@ impl Sensor {
     /// Resolves offsets, loads the object and attaches every hook.
     pub fn load(opts: &CaptureOptions) -> anyhow::Result<Self> {
         let btf = Btf::from_sys_fs()?;
-        let (config, hierarchy) = resolve_config(&btf, opts)?;
+        let (mut config, hierarchy) = resolve_config(&btf, opts)?;
         let aya_btf = aya::Btf::from_sys_fs()
             .context("cannot load kernel BTF for tp_btf programs")?;
         let cpus = aya::util::nr_cpus()
             .map_err(|(what, e)| anyhow!("cannot count CPUs ({what}): {e}"))?;
 
-        let mut ebpf = EbpfLoader::new()
-            .btf(Some(&aya_btf))
-            .override_global(CONFIG_GLOBAL, &config, true)
-            .map_max_entries("SCRATCH", cpus as u32)
-            .map_max_entries(EVENTS_MAP, opts.ring_bytes)
-            .load(EBPF_OBJECT)
-            .map_err(|e| anyhow!(e))
-            .context(
-                "loading the eBPF object failed. The agent needs root (or CAP_BPF + CAP_PERFMON) \
-                 and a kernel with BPF ring buffers (5.8+)",
-            )?;
-
-        let mut modes = Vec::new();
-        for &(tp, btf_prog, raw_prog) in HOOKS {
-            let mode = if opts.force_raw_tp {
-                attach_raw(&mut ebpf, tp, raw_prog)?;
-                AttachMode::RawTp
-            } else {
-                match attach_btf(&mut ebpf, tp, btf_prog, &aya_btf) {
-                    Ok(()) => AttachMode::TpBtf,
-                    Err(e) => {
-                        warn!("tp_btf/{tp} unavailable ({e:#}); falling back to raw_tp");
-                        attach_raw(&mut ebpf, tp, raw_prog).with_context(|| {
-                            format!("neither tp_btf nor raw_tp could attach to {tp}")
-                        })?;
-                        AttachMode::RawTp
-                    }
+        let mut depths = EXE_WALK_DEPTHS.iter().peekable();
+        loop {
+            let depth = *depths.next().expect("non-empty");
+            config.exe_walk_depth = depth;
+            match load_and_attach(&config, opts, &aya_btf, cpus as u32) {
+                Ok((ebpf, modes)) => {
+                    info!(exe_walk_depth = depth, "kernel programs verified and attached");
+                    return Ok(Self {
+                        ebpf,
+                        modes,
+                        cgroup: hierarchy,
+                        offsets: config.offsets,
+                    });
                 }
-            };
-            info!(hook = tp, mode = ?mode, "attached");
-            modes.push((tp, mode));
+                Err(e) => match depths.peek() {
+                    Some(next) => warn!(
+                        "{e:#}\nretrying with a shorter executable-path walk ({depth} -> {next} steps)"
+                    ),
+                    None => return Err(e),
+                },
+            }
         }
-        Ok(Self {
-            ebpf,
-            modes,
-            cgroup: hierarchy,
-            offsets: config.offsets,
-        })
     }
 
     /// Takes the ring buffer out (once).
@@ -180,6 +168,45 @@ impl Sensor {
             scratch: sums[DROP_SCRATCH as usize],
         })
     }
+}
+
+fn load_and_attach(
+    config: &SensorConfig,
+    opts: &CaptureOptions,
+    aya_btf: &aya::Btf,
+    cpus: u32,
+) -> anyhow::Result<(Ebpf, Vec<(&'static str, AttachMode)>)> {
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(aya_btf))
+        .override_global(CONFIG_GLOBAL, config, true)
+        .map_max_entries("SCRATCH", cpus)
+        .map_max_entries(EVENTS_MAP, opts.ring_bytes)
+        .load(EBPF_OBJECT)
+        .map_err(|e| anyhow!(e))
+        .context(
+            "loading the eBPF object failed. The agent needs root (or CAP_BPF + CAP_PERFMON) \
+             and a kernel with BPF ring buffers (5.8+)",
+        )?;
+    let mut modes = Vec::new();
+    for &(tp, btf_prog, raw_prog) in HOOKS {
+        let mode = if opts.force_raw_tp {
+            attach_raw(&mut ebpf, tp, raw_prog)?;
+            AttachMode::RawTp
+        } else {
+            match attach_btf(&mut ebpf, tp, btf_prog, aya_btf) {
+                Ok(()) => AttachMode::TpBtf,
+                Err(e) => {
+                    warn!("tp_btf/{tp} unavailable ({e:#}); falling back to raw_tp");
+                    attach_raw(&mut ebpf, tp, raw_prog)
+                        .with_context(|| format!("neither tp_btf nor raw_tp could attach to {tp}"))?;
+                    AttachMode::RawTp
+                }
+            }
+        };
+        info!(hook = tp, mode = ?mode, "attached");
+        modes.push((tp, mode));
+    }
+    Ok((ebpf, modes))
 }
 
 fn attach_btf(ebpf: &mut Ebpf, tp: &str, prog: &str, btf: &aya::Btf) -> anyhow::Result<()> {

@@ -133,6 +133,17 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         kn_parent: offset(btf, "kernfs_node.parent", "kernfs_node", &["__parent", "parent"])?,
 
         bprm_filename: offset(btf, "linux_binprm.filename", "linux_binprm", &["filename"])?,
+        bprm_file: offset(btf, "linux_binprm.file", "linux_binprm", &["file"])?,
+
+        file_f_path: offset(btf, "file.f_path", "file", &["f_path"])?,
+        path_mnt: offset(btf, "path.mnt", "path", &["mnt"])?,
+        path_dentry: offset(btf, "path.dentry", "path", &["dentry"])?,
+        dentry_parent: offset(btf, "dentry.d_parent", "dentry", &["d_parent"])?,
+        dentry_name: offset(btf, "dentry.d_name.name", "dentry", &["d_name.name"])?,
+        vfsmount_mnt_root: offset(btf, "vfsmount.mnt_root", "vfsmount", &["mnt_root"])?,
+        mount_mnt: offset(btf, "mount.mnt", "mount", &["mnt"])?,
+        mount_parent: offset(btf, "mount.mnt_parent", "mount", &["mnt_parent"])?,
+        mount_mountpoint: offset(btf, "mount.mnt_mountpoint", "mount", &["mnt_mountpoint"])?,
 
         pidtype_tgid: enum_u32(btf, "PIDTYPE_TGID", "PIDTYPE_TGID")?,
         pidtype_pgid: enum_u32(btf, "PIDTYPE_PGID", "PIDTYPE_PGID")?,
