@@ -101,7 +101,9 @@ pub enum EventSelect {
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
-    let v: u32 = s.parse().map_err(|_| format!("`{s}` is not a number of MiB"))?;
+    let v: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of MiB"))?;
     if !(1..=1024).contains(&v) || !v.is_power_of_two() {
         return Err(format!("{v} MiB: use a power of two between 1 and 1024"));
     }

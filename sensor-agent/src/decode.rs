@@ -238,7 +238,8 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         },
         name: c_str_lossy(&h.tty_name),
     });
-    let fd = |flag: u32, rdev: u32| (h.flags & flag != 0).then(|| CharDevice::from_kernel_dev(rdev));
+    let fd =
+        |flag: u32, rdev: u32| (h.flags & flag != 0).then(|| CharDevice::from_kernel_dev(rdev));
     let interactive = is_interactive(
         tty.as_ref(),
         fd(EXEC_FD0_CHR, h.fd0_rdev),
@@ -271,10 +272,16 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
 mod tests {
     use super::*;
 
-    const PTS0: CharDevice = CharDevice { major: 136, minor: 0 };
+    const PTS0: CharDevice = CharDevice {
+        major: 136,
+        minor: 0,
+    };
 
     fn tty() -> Tty {
-        Tty { device: PTS0, name: "pts0".into() }
+        Tty {
+            device: PTS0,
+            name: "pts0".into(),
+        }
     }
 
     #[test]
@@ -301,7 +308,13 @@ mod tests {
 
     #[test]
     fn kernel_dev_t_splits_into_major_and_minor() {
-        assert_eq!(CharDevice::from_kernel_dev((136 << 20) | 7), CharDevice { major: 136, minor: 7 });
+        assert_eq!(
+            CharDevice::from_kernel_dev((136 << 20) | 7),
+            CharDevice {
+                major: 136,
+                minor: 7
+            }
+        );
     }
 
     #[test]

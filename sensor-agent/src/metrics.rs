@@ -77,14 +77,22 @@ impl Metrics {
         };
         {
             let mut r = m.registry.lock().unwrap();
-            r.register("events", "Process events written, by action", m.events.clone());
+            r.register(
+                "events",
+                "Process events written, by action",
+                m.events.clone(),
+            );
             r.register(
                 "ringbuf_drops",
                 "Events lost in the kernel because the ring buffer was full",
                 m.ringbuf_drops.clone(),
             );
             r.register("alerts", "Alerts written, by rule name", m.alerts.clone());
-            r.register("decode_errors", "Ring-buffer records that could not be decoded", m.decode_errors.clone());
+            r.register(
+                "decode_errors",
+                "Ring-buffer records that could not be decoded",
+                m.decode_errors.clone(),
+            );
             r.register(
                 "enrichment_misses",
                 "Container metadata look-ups not yet answered when the event was written",
@@ -95,7 +103,11 @@ impl Metrics {
                 "Time to evaluate all rules against one event",
                 m.rule_eval_seconds.clone(),
             );
-            r.register("process_table_size", "Processes tracked in the process table", m.process_table_size.clone());
+            r.register(
+                "process_table_size",
+                "Processes tracked in the process table",
+                m.process_table_size.clone(),
+            );
         }
         m
     }
@@ -142,12 +154,17 @@ pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> anyhow::Result<()> {
         .spawn(move || {
             for req in server.incoming_requests() {
                 let (code, body, ctype) = match req.url() {
-                    "/metrics" => (200, metrics.render(), "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                    "/metrics" => (
+                        200,
+                        metrics.render(),
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
                     "/healthz" if metrics.healthy() => (200, "ok\n".to_string(), "text/plain"),
                     "/healthz" => (503, "event loop stalled\n".to_string(), "text/plain"),
                     _ => (404, "try /metrics or /healthz\n".to_string(), "text/plain"),
                 };
-                let header = tiny_http::Header::from_bytes("Content-Type", ctype).expect("static header");
+                let header =
+                    tiny_http::Header::from_bytes("Content-Type", ctype).expect("static header");
                 let resp = tiny_http::Response::from_string(body)
                     .with_status_code(code)
                     .with_header(header);
@@ -200,7 +217,10 @@ mod tests {
             body
         };
         let metrics = get("/metrics");
-        assert!(metrics.starts_with("HTTP/1.0 200") || metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+        assert!(
+            metrics.starts_with("HTTP/1.0 200") || metrics.starts_with("HTTP/1.1 200"),
+            "{metrics}"
+        );
         assert!(metrics.contains("sensor_events_total{action=\"fork\"} 1"));
         assert!(get("/healthz").contains("ok"));
     }

@@ -20,10 +20,10 @@ use aya_ebpf::{
 };
 use sensor_common::{
     CGROUP_DEPTH, CGROUP_V2_DEFAULT, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
-    DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR,
-    EXEC_EXE_TRUNCATED, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EXEC_VIA_RAW_TP, EventKind, ExecHeader, ExitEvent,
-    ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES, MAX_EXE_BYTES, MAX_EXE_COMPONENTS,
-    MAX_FILENAME_BYTES, SensorConfig, TaskIds,
+    DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_EXE_TRUNCATED, EXEC_FD0_CHR,
+    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EXEC_VIA_RAW_TP, EventKind,
+    ExecHeader, ExitEvent, ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES, MAX_EXE_BYTES,
+    MAX_EXE_COMPONENTS, MAX_FILENAME_BYTES, SensorConfig, TaskIds,
 };
 
 /// Filled in by the agent before load (`EbpfLoader::override_global`).
@@ -159,7 +159,10 @@ fn fd_rdev(files: u64, fd: u32) -> (u32, bool) {
         return (0, false);
     }
     let mode: u16 = rd(inode, cfg!(offsets.inode_mode));
-    (rd(inode, cfg!(offsets.inode_rdev)), mode & S_IFMT == S_IFCHR)
+    (
+        rd(inode, cfg!(offsets.inode_rdev)),
+        mode & S_IFMT == S_IFCHR,
+    )
 }
 
 #[inline(always)]
@@ -265,9 +268,8 @@ fn handle_exec(task: u64, bprm: u64, flags: u32) {
         return; // unreachable; tells the verifier the bound
     }
     let args_dst = unsafe { base.add(HDR) };
-    let ok = unsafe {
-        bpf_probe_read_user(args_dst as *mut _, len as u32, arg_start as *const _)
-    } == 0;
+    let ok =
+        unsafe { bpf_probe_read_user(args_dst as *mut _, len as u32, arg_start as *const _) } == 0;
     if !ok {
         h.flags |= EXEC_ARGS_READ_FAILED;
         len = 0;
@@ -325,8 +327,16 @@ fn walk_exe_path(base: *mut u8, start: u64, file: u64, h: &mut ExecHeader) -> u6
     };
     let names = unsafe { &mut *names };
     let f_path = file + cfg!(offsets.file_f_path) as u64;
-    let mut dentry = if file == 0 { 0 } else { rd_ptr(f_path, cfg!(offsets.path_dentry)) };
-    let mut vfsmnt = if file == 0 { 0 } else { rd_ptr(f_path, cfg!(offsets.path_mnt)) };
+    let mut dentry = if file == 0 {
+        0
+    } else {
+        rd_ptr(f_path, cfg!(offsets.path_dentry))
+    };
+    let mut vfsmnt = if file == 0 {
+        0
+    } else {
+        rd_ptr(f_path, cfg!(offsets.path_mnt))
+    };
     let mount_mnt = cfg!(offsets.mount_mnt) as u64;
     let depth = cfg!(exe_walk_depth) as usize;
     let mut n: usize = 0;
@@ -362,6 +372,8 @@ fn walk_exe_path(base: *mut u8, start: u64, file: u64, h: &mut ExecHeader) -> u6
     unsafe { core::ptr::write_volatile(&mut names[MAX_EXE_COMPONENTS], n as u64) };
     let n = unsafe { core::ptr::read_volatile(&names[MAX_EXE_COMPONENTS]) } as usize;
     let mut pos: u64 = 0;
+    // An index loop with an explicit bound is the shape the verifier accepts.
+    #[allow(clippy::needless_range_loop)]
     for i in 0..MAX_EXE_COMPONENTS {
         if i >= n {
             break;

@@ -8,7 +8,9 @@ use std::{collections::HashMap, path::Path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
-    #[error("cannot read BTF from {path}: {source}. Is this kernel built with CONFIG_DEBUG_INFO_BTF=y?")]
+    #[error(
+        "cannot read BTF from {path}: {source}. Is this kernel built with CONFIG_DEBUG_INFO_BTF=y?"
+    )]
     Read {
         path: String,
         source: std::io::Error,
@@ -104,7 +106,9 @@ impl Btf {
 
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
         if data.len() < 24 || data[0..2] != [0x9f, 0xeb] {
-            return Err(BtfError::Malformed("bad magic (only little-endian BTF is supported)"));
+            return Err(BtfError::Malformed(
+                "bad magic (only little-endian BTF is supported)",
+            ));
         }
         let hdr_len = u32_at(data, 4)? as usize;
         let type_off = u32_at(data, 8)? as usize;
@@ -161,7 +165,9 @@ impl Btf {
                     if kind == KIND_STRUCT && !name.is_empty() {
                         // The first definition wins; later same-named ones are
                         // from modules or rare duplicates.
-                        structs_by_name.entry(name.clone()).or_insert(types.len() as u32);
+                        structs_by_name
+                            .entry(name.clone())
+                            .or_insert(types.len() as u32);
                     }
                     Type::Composite {
                         name,
@@ -261,12 +267,12 @@ impl Btf {
         let mut bits = 0;
         let mut parts = path.split('.').peekable();
         while let Some(part) = parts.next() {
-            let (off, ty) = self
-                .find_member(members, part, 0)
-                .ok_or_else(|| BtfError::NoMember {
-                    strukt: strukt.to_string(),
-                    member: path.to_string(),
-                })?;
+            let (off, ty) =
+                self.find_member(members, part, 0)
+                    .ok_or_else(|| BtfError::NoMember {
+                        strukt: strukt.to_string(),
+                        member: path.to_string(),
+                    })?;
             bits += off;
             if parts.peek().is_some() {
                 members = self.members_of(ty).ok_or_else(|| BtfError::NotComposite {

@@ -25,7 +25,9 @@ impl fmt::Display for CgroupHierarchy {
 }
 
 /// v1 controllers that every container runtime joins, in order of preference.
-const PREFERRED_V1: &[&str] = &["memory", "pids", "cpu", "cpuacct", "blkio", "devices", "freezer"];
+const PREFERRED_V1: &[&str] = &[
+    "memory", "pids", "cpu", "cpuacct", "blkio", "devices", "freezer",
+];
 
 /// Picks the hierarchy from the contents of `/proc/cgroups`
 /// (`#subsys_name hierarchy num_cgroups enabled`): a v1 controller that is
@@ -37,7 +39,9 @@ pub fn choose(proc_cgroups: &str) -> CgroupHierarchy {
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             match f.as_slice() {
-                [name, hierarchy, _, enabled, ..] if *hierarchy != "0" && *enabled == "1" => Some(*name),
+                [name, hierarchy, _, enabled, ..] if *hierarchy != "0" && *enabled == "1" => {
+                    Some(*name)
+                }
                 _ => None,
             }
         })

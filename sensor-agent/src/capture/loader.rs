@@ -87,7 +87,10 @@ const HOOKS: &[(&str, &str, &str)] = &[
 ];
 
 /// Builds the configuration global from the running kernel's BTF.
-pub fn resolve_config(btf: &Btf, opts: &CaptureOptions) -> anyhow::Result<(SensorConfig, CgroupHierarchy)> {
+pub fn resolve_config(
+    btf: &Btf,
+    opts: &CaptureOptions,
+) -> anyhow::Result<(SensorConfig, CgroupHierarchy)> {
     let offsets = offsets::resolve(btf)?;
     let hierarchy = opts.cgroup.clone().unwrap_or_else(cgroup::detect);
     let cgroup_subsys_idx = match &hierarchy {
@@ -112,10 +115,10 @@ impl Sensor {
     pub fn load(opts: &CaptureOptions) -> anyhow::Result<Self> {
         let btf = Btf::from_sys_fs()?;
         let (mut config, hierarchy) = resolve_config(&btf, opts)?;
-        let aya_btf = aya::Btf::from_sys_fs()
-            .context("cannot load kernel BTF for tp_btf programs")?;
-        let cpus = aya::util::nr_cpus()
-            .map_err(|(what, e)| anyhow!("cannot count CPUs ({what}): {e}"))?;
+        let aya_btf =
+            aya::Btf::from_sys_fs().context("cannot load kernel BTF for tp_btf programs")?;
+        let cpus =
+            aya::util::nr_cpus().map_err(|(what, e)| anyhow!("cannot count CPUs ({what}): {e}"))?;
 
         let mut depths = EXE_WALK_DEPTHS.iter().peekable();
         loop {
@@ -123,7 +126,10 @@ impl Sensor {
             config.exe_walk_depth = depth;
             match load_and_attach(&config, opts, &aya_btf, cpus as u32) {
                 Ok((ebpf, modes)) => {
-                    info!(exe_walk_depth = depth, "kernel programs verified and attached");
+                    info!(
+                        exe_walk_depth = depth,
+                        "kernel programs verified and attached"
+                    );
                     return Ok(Self {
                         ebpf,
                         modes,
@@ -197,8 +203,9 @@ fn load_and_attach(
                 Ok(()) => AttachMode::TpBtf,
                 Err(e) => {
                     warn!("tp_btf/{tp} unavailable ({e:#}); falling back to raw_tp");
-                    attach_raw(&mut ebpf, tp, raw_prog)
-                        .with_context(|| format!("neither tp_btf nor raw_tp could attach to {tp}"))?;
+                    attach_raw(&mut ebpf, tp, raw_prog).with_context(|| {
+                        format!("neither tp_btf nor raw_tp could attach to {tp}")
+                    })?;
                     AttachMode::RawTp
                 }
             }

@@ -12,7 +12,11 @@ pub use loader::{AttachMode, CaptureOptions, DropCounts, Sensor};
 pub fn print_offsets(out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let btf = btf::Btf::from_sys_fs()?;
     let (config, hierarchy) = loader::resolve_config(&btf, &CaptureOptions::default())?;
-    writeln!(out, "cgroup hierarchy: {hierarchy} (subsys index {})", config.cgroup_subsys_idx)?;
+    writeln!(
+        out,
+        "cgroup hierarchy: {hierarchy} (subsys index {})",
+        config.cgroup_subsys_idx
+    )?;
     writeln!(out, "{:#?}", config.offsets)?;
     Ok(())
 }

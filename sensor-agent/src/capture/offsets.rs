@@ -20,7 +20,12 @@ pub struct OffsetError {
 }
 
 /// First of `paths` that resolves in `strukt`.
-fn offset(btf: &Btf, field: &'static str, strukt: &str, paths: &[&str]) -> Result<u32, OffsetError> {
+fn offset(
+    btf: &Btf,
+    field: &'static str,
+    strukt: &str,
+    paths: &[&str],
+) -> Result<u32, OffsetError> {
     let mut last = None;
     for p in paths {
         match btf.member_offset(strukt, p) {
@@ -62,7 +67,12 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
     Ok(KernelOffsets {
         task_pid: offset(btf, "task_struct.pid", "task_struct", &["pid"])?,
         task_tgid: offset(btf, "task_struct.tgid", "task_struct", &["tgid"])?,
-        task_real_parent: offset(btf, "task_struct.real_parent", "task_struct", &["real_parent"])?,
+        task_real_parent: offset(
+            btf,
+            "task_struct.real_parent",
+            "task_struct",
+            &["real_parent"],
+        )?,
         // start_boottime (5.5+) is the clock /proc/<pid>/stat reports.
         task_start_boottime: offset(
             btf,
@@ -130,7 +140,12 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         cgroup_kn: offset(btf, "cgroup.kn", "cgroup", &["kn"])?,
         kn_name: offset(btf, "kernfs_node.name", "kernfs_node", &["name"])?,
         // Renamed to __parent in 6.15 when it became RCU-protected.
-        kn_parent: offset(btf, "kernfs_node.parent", "kernfs_node", &["__parent", "parent"])?,
+        kn_parent: offset(
+            btf,
+            "kernfs_node.parent",
+            "kernfs_node",
+            &["__parent", "parent"],
+        )?,
 
         bprm_filename: offset(btf, "linux_binprm.filename", "linux_binprm", &["filename"])?,
         bprm_file: offset(btf, "linux_binprm.file", "linux_binprm", &["file"])?,
@@ -153,7 +168,8 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
 
 /// Index of a v1 controller in `css_set.subsys[]` (`<name>_cgrp_id`).
 pub fn cgroup_subsys_index(btf: &Btf, controller: &str) -> Result<u32, BtfError> {
-    btf.enum_value(&format!("{controller}_cgrp_id")).map(|v| v as u32)
+    btf.enum_value(&format!("{controller}_cgrp_id"))
+        .map(|v| v as u32)
 }
 
 #[cfg(test)]
@@ -197,7 +213,10 @@ mod tests {
         let Some(btf) = kernel_btf() else { return };
         let new = btf.member_offset("kernfs_node", "__parent");
         let old = btf.member_offset("kernfs_node", "parent");
-        assert!(new.is_ok() != old.is_ok(), "exactly one name exists on a given kernel");
+        assert!(
+            new.is_ok() != old.is_ok(),
+            "exactly one name exists on a given kernel"
+        );
         let o = resolve(&btf).unwrap();
         assert_eq!(o.kn_parent, new.or(old).unwrap());
     }
@@ -229,7 +248,10 @@ mod tests {
     #[test]
     fn v1_controller_ids_resolve_from_the_enum() {
         let Some(btf) = kernel_btf() else { return };
-        assert!(cgroup_subsys_index(&btf, "memory").is_ok() || cgroup_subsys_index(&btf, "pids").is_ok());
+        assert!(
+            cgroup_subsys_index(&btf, "memory").is_ok()
+                || cgroup_subsys_index(&btf, "pids").is_ok()
+        );
         assert!(cgroup_subsys_index(&btf, "no_such_controller").is_err());
     }
 
