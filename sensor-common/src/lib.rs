@@ -135,7 +135,7 @@ pub struct ForkEvent {
     pub child: TaskIds,
 }
 
-/// A thread-group leader leaving, from `sched_process_exit`.
+/// A process leaving (its last thread exited), from `sched_process_exit`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExitEvent {
@@ -172,6 +172,8 @@ pub struct KernelOffsets {
     pub mm_arg_end: u32,
 
     pub signal_tty: u32,
+    /// `signal_struct.live`: threads still running (atomic_t counter).
+    pub signal_live: u32,
     /// `signal_struct.pids[]`: array of `struct pid *` indexed by pid type.
     pub signal_pids: u32,
 

@@ -433,10 +433,13 @@ fn handle_exit(task: u64) {
     if !configured() {
         return;
     }
-    let pid: u32 = rd(task, cfg!(offsets.task_pid));
-    let tgid: u32 = rd(task, cfg!(offsets.task_tgid));
-    if pid != tgid {
-        return; // a thread; the process lives on
+    // do_exit() has already decremented signal->live when this fires: zero
+    // means this was the last thread, so the process is gone (whichever
+    // thread, leader or not, exits last).
+    let signal = rd_ptr(task, cfg!(offsets.task_signal));
+    let live: i32 = rd(signal, cfg!(offsets.signal_live));
+    if live != 0 {
+        return;
     }
     match EVENTS.reserve::<ExitEvent>(0) {
         Some(mut entry) => {

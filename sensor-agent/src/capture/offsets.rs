@@ -92,6 +92,7 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         mm_arg_end: offset(btf, "mm_struct.arg_end", "mm_struct", &["arg_end"])?,
 
         signal_tty: offset(btf, "signal_struct.tty", "signal_struct", &["tty"])?,
+        signal_live: offset(btf, "signal_struct.live", "signal_struct", &["live"])?,
         signal_pids: offset(btf, "signal_struct.pids", "signal_struct", &["pids"])?,
 
         pid_level: offset(btf, "pid.level", "pid", &["level"])?,
