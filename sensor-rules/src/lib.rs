@@ -1,1 +1,32 @@
-//! Elastic detection-rules loader and EQL engine (placeholder; being written).
+//! Elastic detection-rules loader and EQL engine, with no kernel dependency
+//! (it runs, tests and fuzzes offline).
+//!
+//! Pipeline: [`lexer`] → [`parser`] (AST in [`ast`]) → [`compile`] (patterns
+//! built once) → [`eval`] over a `serde_json::Value` ECS event. Rules come from
+//! TOML files via [`loader`] and are indexed in a [`RuleSet`]; [`alert`] turns
+//! a match into an ECS alert, [`testing`] runs the example events shipped with
+//! rules, and [`cli`] holds the `rules check` / `rules test` / `replay` logic.
+//!
+//! Divergence from Elasticsearch: ES does not index keyword values longer than
+//! 1,024 characters, so there long arguments never match; here they can.
+
+pub mod alert;
+pub mod ast;
+pub mod casefold;
+pub mod cli;
+pub mod compile;
+pub mod eval;
+pub mod functions;
+pub mod lexer;
+pub mod loader;
+pub mod lucene;
+pub mod parser;
+pub mod rule;
+pub mod ruleset;
+pub mod testing;
+pub mod value;
+pub mod wildcard;
+
+pub use loader::{Declined, LoadError, LoadReport};
+pub use rule::{Rule, RuleMeta, Threat};
+pub use ruleset::RuleSet;

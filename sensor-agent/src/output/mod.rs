@@ -1,0 +1,4 @@
+//! Output: ECS documents, written as NDJSON.
+
+pub mod ecs;
+pub mod ndjson;

@@ -1,0 +1,146 @@
+//! The logic behind `rules check`, `rules test` and `replay`, writing
+//! human-readable reports (check/test) or alert NDJSON (replay) to `out`.
+
+use crate::alert::build_alert;
+use crate::loader::load_dir;
+use crate::ruleset::RuleSet;
+use crate::testing::{Expect, run_rule_tests};
+use serde_json::Value;
+use std::io::{self, BufRead, Write};
+use std::path::Path;
+
+/// Loads `dir` and reports every loaded, declined and failed file. Returns
+/// false when any file failed to load.
+pub fn check(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
+    let report = load_dir(dir)?;
+    for rule in report.rules.rules() {
+        writeln!(
+            out,
+            "loaded   {}: {}",
+            rule.meta.file.display(),
+            rule.meta.name
+        )?;
+    }
+    for d in &report.declined {
+        writeln!(out, "declined {d}")?;
+    }
+    for e in &report.errors {
+        writeln!(out, "error    {e}")?;
+    }
+    let (keyed, always) = report.rules.index_stats();
+    writeln!(
+        out,
+        "{} loaded ({keyed} indexed by key, {always} checked on every event), {} declined, {} errors",
+        report.rules.len(),
+        report.declined.len(),
+        report.errors.len()
+    )?;
+    Ok(report.errors.is_empty())
+}
+
+/// Runs the shipped example events. Returns false on any failure or problem.
+pub fn test(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
+    let report = run_rule_tests(dir)?;
+    for rt in &report.rules {
+        let status = if rt.passed() { "ok  " } else { "FAIL" };
+        writeln!(
+            out,
+            "{status} {} ({} examples: {} match, {} no_match) [{}]",
+            rt.rule_name,
+            rt.cases,
+            rt.expect_match,
+            rt.expect_no_match,
+            rt.file.display()
+        )?;
+        for f in &rt.failures {
+            let want = if f.expect == Expect::Match {
+                "match"
+            } else {
+                "no match"
+            };
+            writeln!(
+                out,
+                "     {}:{}: expected {want}: {}",
+                rt.tests_file.display(),
+                f.line,
+                f.note
+            )?;
+        }
+        for p in &rt.problems {
+            writeln!(out, "     {p}")?;
+        }
+    }
+    for d in &report.declined {
+        writeln!(out, "skip {d}")?;
+    }
+    for e in &report.load_errors {
+        writeln!(out, "FAIL {e}")?;
+    }
+    let passed = report.rules.iter().filter(|r| r.passed()).count();
+    let failed = report.rules.len() - passed + report.load_errors.len();
+    writeln!(out, "rules test: {passed} passed, {failed} failed")?;
+    Ok(report.passed())
+}
+
+/// Counts from one replay run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    pub events: u64,
+    pub alerts: u64,
+    pub bad_lines: u64,
+}
+
+/// The alerts for one event, one per matching rule.
+pub fn alerts_for(rules: &RuleSet, event: &Value) -> Vec<Value> {
+    rules
+        .matching(event)
+        .into_iter()
+        .map(|r| build_alert(r, event))
+        .collect()
+}
+
+/// Evaluates each NDJSON event from `input` and writes alerts to `out`. A line
+/// that is not a JSON object is reported on `diag` with its line number and
+/// skipped; invalid UTF-8 is replaced, never fatal. Only I/O errors on `out` stop it.
+pub fn replay(
+    rules: &RuleSet,
+    mut input: impl BufRead,
+    out: &mut dyn Write,
+    diag: &mut dyn Write,
+) -> io::Result<ReplaySummary> {
+    let mut s = ReplaySummary::default();
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = String::from_utf8_lossy(&buf);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event: Value = match serde_json::from_str(&line) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                s.bad_lines += 1;
+                let _ = writeln!(diag, "line {line_no}: skipped: not a JSON object");
+                continue;
+            }
+            Err(e) => {
+                s.bad_lines += 1;
+                let _ = writeln!(diag, "line {line_no}: skipped: invalid JSON: {e}");
+                continue;
+            }
+        };
+        s.events += 1;
+        for alert in alerts_for(rules, &event) {
+            serde_json::to_writer(&mut *out, &alert)?;
+            out.write_all(b"\n")?;
+            s.alerts += 1;
+        }
+    }
+    out.flush()?;
+    Ok(s)
+}

@@ -1,0 +1,381 @@
+//! Loads Elastic detection-rules TOML files: accepted rules, declined rules
+//! (valid but not runnable here, with the reason) and errors (`file:line:col`).
+
+use crate::compile::compile_query;
+use crate::parser::{Parsed, parse_query};
+use crate::rule::{Rule, RuleMeta, Threat};
+use crate::ruleset::RuleSet;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A rule file that parsed but will not run here, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declined {
+    pub file: PathBuf,
+    pub rule_name: String,
+    pub reason: String,
+}
+
+impl fmt::Display for Declined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: rule '{}' declined: {}",
+            self.file.display(),
+            self.rule_name,
+            self.reason
+        )
+    }
+}
+
+/// A rule file that could not be loaded; `line`/`col` are 1-based positions in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+/// Outcome of loading a directory.
+#[derive(Debug)]
+pub struct LoadReport {
+    pub rules: RuleSet,
+    pub declined: Vec<Declined>,
+    pub errors: Vec<LoadError>,
+}
+
+/// Outcome of loading one file.
+#[derive(Debug)]
+pub enum FileOutcome {
+    Loaded(Box<Rule>),
+    Declined(Declined),
+    Error(LoadError),
+}
+
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    metadata: toml::Table,
+    rule: RawRule,
+}
+
+#[derive(Deserialize)]
+struct RawRule {
+    name: String,
+    rule_id: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    severity: String,
+    #[serde(default)]
+    risk_score: f64,
+    #[serde(rename = "type")]
+    rule_type: String,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    query: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    author: Vec<String>,
+    #[serde(default)]
+    license: String,
+    #[serde(default)]
+    version: Option<toml::Value>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    index: Vec<String>,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    false_positives: Vec<String>,
+    #[serde(default)]
+    threat: Vec<Threat>,
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Maps each byte offset of a TOML string's decoded value to the offset in
+/// its raw source token (quotes included), so EQL errors point into the file.
+fn decoded_to_raw(raw: &str) -> Vec<usize> {
+    let b = raw.as_bytes();
+    let (quote, start) = if raw.starts_with("'''") || raw.starts_with("\"\"\"") {
+        let mut s = 3;
+        if raw[3..].starts_with("\r\n") {
+            s += 2;
+        } else if raw[3..].starts_with('\n') {
+            s += 1;
+        }
+        (b[0], s)
+    } else {
+        (b.first().copied().unwrap_or(b'"'), 1)
+    };
+    let end = if start >= 3 {
+        raw.len().saturating_sub(3)
+    } else {
+        raw.len().saturating_sub(1)
+    };
+    let mut map = Vec::with_capacity(raw.len());
+    let mut i = start;
+    while i < end {
+        if quote == b'"' && b[i] == b'\\' {
+            let e = b.get(i + 1).copied().unwrap_or(b' ');
+            let (len, out) = match e {
+                b'u' => (
+                    6,
+                    char::from_u32(
+                        u32::from_str_radix(raw.get(i + 2..i + 6).unwrap_or(""), 16)
+                            .unwrap_or(0xFFFD),
+                    )
+                    .map_or(3, char::len_utf8),
+                ),
+                b'U' => (
+                    10,
+                    char::from_u32(
+                        u32::from_str_radix(raw.get(i + 2..i + 10).unwrap_or(""), 16)
+                            .unwrap_or(0xFFFD),
+                    )
+                    .map_or(3, char::len_utf8),
+                ),
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    // Line-ending backslash: drops all following whitespace.
+                    let mut j = i + 1;
+                    while j < end && matches!(b[j], b' ' | b'\t' | b'\r' | b'\n') {
+                        j += 1;
+                    }
+                    (j - i, 0)
+                }
+                _ => (2, 1),
+            };
+            map.extend(std::iter::repeat_n(i, out));
+            i += len;
+        } else {
+            map.push(i);
+            i += 1;
+        }
+    }
+    map.push(end);
+    map
+}
+
+fn err(file: &Path, text: &str, offset: usize, message: String) -> FileOutcome {
+    let (line, col) = line_col(text, offset);
+    FileOutcome::Error(LoadError {
+        file: file.to_path_buf(),
+        line,
+        col,
+        message,
+    })
+}
+
+/// Parses one rule file's text; `file` is used in messages.
+pub fn load_str(text: &str, file: &Path) -> FileOutcome {
+    let raw: RawFile = match toml::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            let offset = e.span().map_or(0, |s| s.start);
+            return err(
+                file,
+                text,
+                offset,
+                format!("TOML: {}", e.message().trim().replace('\n', "; ")),
+            );
+        }
+    };
+    let r = raw.rule;
+    let declined = |reason: String| {
+        FileOutcome::Declined(Declined {
+            file: file.to_path_buf(),
+            rule_name: r.name.clone(),
+            reason,
+        })
+    };
+    if r.rule_type != "eql" {
+        return declined(format!(
+            "rule type '{}' is not supported (only type = \"eql\" single-event queries run on the node)",
+            r.rule_type
+        ));
+    }
+    if let Some(lang) = r.language.as_deref().filter(|l| *l != "eql") {
+        return declined(format!(
+            "query language '{lang}' is not supported (only EQL)"
+        ));
+    }
+    let Some(query) = r.query.as_ref() else {
+        return err(
+            file,
+            text,
+            0,
+            format!("rule '{}' has type \"eql\" but no query", r.name),
+        );
+    };
+    let span = query.span();
+    let qtext = query.get_ref();
+    let to_file = |pos: usize| -> usize {
+        let map = decoded_to_raw(text.get(span.clone()).unwrap_or(""));
+        // A mismatched map (unexpected token shape) falls back to the string's start.
+        let rel = if map.len() == qtext.len() + 1 {
+            map[pos.min(qtext.len())]
+        } else {
+            0
+        };
+        span.start + rel
+    };
+    let parsed = match parse_query(qtext) {
+        Ok(p) => p,
+        Err(e) => {
+            return err(
+                file,
+                text,
+                to_file(e.pos),
+                format!("EQL syntax error in rule '{}': {}", r.name, e.message),
+            );
+        }
+    };
+    let q = match parsed {
+        Parsed::Query(q) => q,
+        Parsed::Unsupported { pos, reason } => {
+            let (line, col) = line_col(text, to_file(pos));
+            return declined(format!("{reason} (query at {line}:{col})"));
+        }
+    };
+    let compiled = match compile_query(&q) {
+        Ok(c) => c,
+        Err(e) => {
+            return err(
+                file,
+                text,
+                to_file(e.pos),
+                format!("EQL error in rule '{}': {}", r.name, e.message),
+            );
+        }
+    };
+    let version = match &r.version {
+        Some(toml::Value::String(s)) => Some(s.clone()),
+        Some(v) => Some(v.to_string()),
+        None => raw
+            .metadata
+            .get("updated_date")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+    };
+    let meta = RuleMeta {
+        name: r.name,
+        rule_id: r.rule_id,
+        description: r.description.trim().to_string(),
+        severity: r.severity,
+        risk_score: r.risk_score,
+        rule_type: r.rule_type,
+        language: r.language.unwrap_or_else(|| "eql".into()),
+        query: qtext.clone(),
+        tags: r.tags,
+        references: r.references,
+        author: r.author,
+        license: r.license,
+        version,
+        from: r.from,
+        index: r.index,
+        note: r.note,
+        false_positives: r.false_positives,
+        threat: r.threat,
+        file: file.to_path_buf(),
+    };
+    FileOutcome::Loaded(Box::new(Rule { meta, compiled }))
+}
+
+/// Loads one file from disk.
+pub fn load_file(path: &Path) -> FileOutcome {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => load_str(&text, path),
+            Err(e) => {
+                let off = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                err(path, &text, off, "file is not valid UTF-8".into())
+            }
+        },
+        Err(e) => FileOutcome::Error(LoadError {
+            file: path.into(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {e}"),
+        }),
+    }
+}
+
+/// The `.toml` files directly inside `dir`, sorted by name.
+pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads every `.toml` file in `dir` (not recursive). A duplicate `rule_id`
+/// is an error on the later file.
+pub fn load_dir(dir: &Path) -> std::io::Result<LoadReport> {
+    let mut rules = Vec::new();
+    let mut declined = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    for path in rule_files(dir)? {
+        match load_file(&path) {
+            FileOutcome::Loaded(rule) => {
+                if let Some(first) = seen.get(&rule.meta.rule_id) {
+                    errors.push(LoadError {
+                        file: path.clone(),
+                        line: 1,
+                        col: 1,
+                        message: format!(
+                            "duplicate rule_id {} (also in {})",
+                            rule.meta.rule_id,
+                            first.display()
+                        ),
+                    });
+                    continue;
+                }
+                seen.insert(rule.meta.rule_id.clone(), path);
+                rules.push(*rule);
+            }
+            FileOutcome::Declined(d) => declined.push(d),
+            FileOutcome::Error(e) => errors.push(e),
+        }
+    }
+    Ok(LoadReport {
+        rules: RuleSet::from_rules(rules),
+        declined,
+        errors,
+    })
+}

@@ -1,0 +1,179 @@
+//! A set of rules with an index, so an event only visits rules that can match.
+//!
+//! Each rule is filed under its event category (`process where`; `any where`
+//! goes to a shared bucket) and, inside it, under the literal values that one
+//! key field must have: the first of `process.name`, `event.action`,
+//! `event.type` for which the query's top-level `and` conjuncts (or an `or`
+//! whose every branch pins the same field) give a finite literal set. Keys are
+//! case-folded so one index serves `==`, `in`, `:` and `in~`; the full query
+//! still decides. Rules with no such set go in the bucket's "always" list.
+
+use crate::casefold::fold;
+use crate::compile::{Node, Operand};
+use crate::loader::{self, LoadReport};
+use crate::rule::Rule;
+use crate::value::{FieldPath, Val};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::OnceLock;
+
+const KEY_FIELDS: [&str; 3] = ["process.name", "event.action", "event.type"];
+
+fn key_paths() -> &'static [FieldPath; 3] {
+    static P: OnceLock<[FieldPath; 3]> = OnceLock::new();
+    P.get_or_init(|| KEY_FIELDS.map(|f| FieldPath::new(f.split('.').map(str::to_string).collect())))
+}
+
+fn category_path() -> &'static FieldPath {
+    static P: OnceLock<FieldPath> = OnceLock::new();
+    P.get_or_init(|| FieldPath::new(vec!["event".into(), "category".into()]))
+}
+
+#[derive(Debug, Default, Clone)]
+struct Bucket {
+    keyed: [HashMap<String, Vec<usize>>; 3],
+    always: Vec<usize>,
+}
+
+impl Bucket {
+    fn collect(&self, event: &Value, out: &mut Vec<usize>) {
+        out.extend_from_slice(&self.always);
+        for (i, path) in key_paths().iter().enumerate() {
+            if self.keyed[i].is_empty() {
+                continue;
+            }
+            path.any(event, &mut |v| {
+                // Same keyword view as the evaluator, so numbers index like their text.
+                if let Some(k) = Val::from_json(v).as_ref().and_then(Val::keyword)
+                    && let Some(ids) = self.keyed[i].get(fold(&k).as_ref())
+                {
+                    out.extend_from_slice(ids);
+                }
+                false
+            });
+        }
+    }
+}
+
+/// Rules plus their index. Evaluation is read-only, so a `RuleSet` can be shared across threads.
+#[derive(Debug, Default, Clone)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    by_category: HashMap<String, Bucket>,
+    any_category: Bucket,
+}
+
+impl RuleSet {
+    /// Loads every `.toml` rule file in `dir`; see [`loader::load_dir`].
+    pub fn load_dir(dir: &Path) -> std::io::Result<LoadReport> {
+        loader::load_dir(dir)
+    }
+
+    pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        let mut set = RuleSet {
+            rules,
+            ..RuleSet::default()
+        };
+        for (idx, rule) in set.rules.iter().enumerate() {
+            let c = rule.compiled();
+            let bucket = match &c.category {
+                Some(cat) => set.by_category.entry(cat.clone()).or_default(),
+                None => &mut set.any_category,
+            };
+            match KEY_FIELDS
+                .iter()
+                .enumerate()
+                .find_map(|(i, f)| required_values(&c.root, f).map(|v| (i, v)))
+            {
+                Some((i, values)) => {
+                    for v in values {
+                        let ids = bucket.keyed[i].entry(v).or_default();
+                        if ids.last() != Some(&idx) {
+                            ids.push(idx);
+                        }
+                    }
+                }
+                None => bucket.always.push(idx),
+            }
+        }
+        set
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// How many rules the index can skip by key, and how many are checked on every event of their category.
+    pub fn index_stats(&self) -> (usize, usize) {
+        let always = self
+            .by_category
+            .values()
+            .chain([&self.any_category])
+            .map(|b| b.always.len())
+            .sum::<usize>();
+        (self.rules.len() - always, always)
+    }
+
+    /// The rules matching `event`, in load order, each once.
+    pub fn matching<'a>(&'a self, event: &Value) -> Vec<&'a Rule> {
+        let mut cand = Vec::new();
+        category_path().any(event, &mut |v| {
+            if let Some(b) = v.as_str().and_then(|c| self.by_category.get(c)) {
+                b.collect(event, &mut cand);
+            }
+            false
+        });
+        self.any_category.collect(event, &mut cand);
+        cand.sort_unstable();
+        cand.dedup();
+        cand.into_iter()
+            .map(|i| &self.rules[i])
+            .filter(|r| r.matches(event))
+            .collect()
+    }
+}
+
+/// The folded literal values `field` must take for `node` to be true, if finite.
+fn required_values(node: &Node, field: &str) -> Option<Vec<String>> {
+    match node {
+        Node::Str {
+            src: Operand::Field(p),
+            test,
+        } if test.wild.is_empty()
+            && test.wild_set.is_none()
+            && test.regex.is_none()
+            && p.dotted() == field =>
+        {
+            let vals: Vec<String> = test
+                .exact
+                .values()
+                .into_iter()
+                .map(|s| fold(s).into_owned())
+                .collect();
+            (!vals.is_empty()).then_some(vals)
+        }
+        Node::And(xs) => xs
+            .iter()
+            .filter_map(|x| required_values(x, field))
+            .min_by_key(Vec::len),
+        Node::Or(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                all.extend(required_values(x, field)?);
+            }
+            all.sort();
+            all.dedup();
+            Some(all)
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,192 @@
+//! Rule files: loading, declining with reasons, and `file:line:col` errors.
+
+use sensor_rules::loader::{FileOutcome, load_file, load_str};
+use sensor_rules::{LoadError, RuleSet};
+use std::path::{Path, PathBuf};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn load_error(rel: &str) -> LoadError {
+    match load_file(&fixture(rel)) {
+        FileOutcome::Error(e) => e,
+        other => panic!("expected an error for {rel}, got {other:?}"),
+    }
+}
+
+/// 1-based (line, col) of the first occurrence of `needle` on a line containing `line_has`.
+fn position_of(rel: &str, line_has: &str, needle: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(fixture(rel)).unwrap();
+    let (i, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(line_has))
+        .unwrap();
+    (
+        i + 1,
+        line[..line.find(needle).unwrap()].chars().count() + 1,
+    )
+}
+
+#[test]
+fn eql_rule_with_unknown_keys_loads() {
+    let FileOutcome::Loaded(rule) = load_file(&fixture("rules/container_package_install.toml"))
+    else {
+        panic!("did not load");
+    };
+    let m = &rule.meta;
+    assert_eq!(m.name, "Fixture Package Install In Container");
+    assert_eq!(m.rule_id, "00000000-0000-4000-8000-000000000001");
+    assert_eq!(m.severity, "low");
+    assert_eq!(m.risk_score, 21.0);
+    assert_eq!(m.references.len(), 2);
+    assert_eq!(m.author, vec!["Fixture Author".to_string()]);
+    assert_eq!(
+        m.version.as_deref(),
+        Some("2026/02/03"),
+        "falls back to metadata.updated_date"
+    );
+    assert!(m.query.starts_with("process where"));
+}
+
+#[test]
+fn threat_mapping_is_loaded_with_subtechniques() {
+    let FileOutcome::Loaded(rule) = load_file(&fixture("rules/container_package_install.toml"))
+    else {
+        panic!("did not load");
+    };
+    let t = &rule.meta.threat[0];
+    assert_eq!(t.framework, "MITRE ATT&CK");
+    assert_eq!(t.tactic.id, "TA0002");
+    assert_eq!(t.technique[0].id, "T1059");
+    assert_eq!(t.technique[0].subtechnique[0].id, "T1059.004");
+}
+
+#[test]
+fn sequence_rule_is_declined_with_reason() {
+    match load_file(&fixture("rules/sequence_download_exec.toml")) {
+        FileOutcome::Declined(d) => {
+            assert_eq!(d.rule_name, "Fixture Download Then Exec Sequence");
+            assert!(d.reason.contains("sequence"), "{}", d.reason);
+            let shown = d.to_string();
+            assert!(
+                shown.contains("sequence_download_exec.toml")
+                    && shown.contains("Fixture Download Then Exec Sequence")
+            );
+        }
+        other => panic!("expected declined, got {other:?}"),
+    }
+}
+
+#[test]
+fn non_eql_rule_types_are_declined_with_reason() {
+    for (file, ty) in [
+        ("rules/type_new_terms.toml", "new_terms"),
+        ("rules/type_threshold.toml", "threshold"),
+        ("rules/type_esql.toml", "esql"),
+        ("rules/type_machine_learning.toml", "machine_learning"),
+        ("rules/type_kuery.toml", "query"),
+    ] {
+        match load_file(&fixture(file)) {
+            FileOutcome::Declined(d) => assert!(
+                d.reason.contains(&format!("'{ty}'")),
+                "{file}: {}",
+                d.reason
+            ),
+            other => panic!("{file}: expected declined, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn sample_and_pipe_queries_are_declined() {
+    let rule = |q: &str| {
+        format!("[rule]\nname = \"n\"\nrule_id = \"i\"\ntype = \"eql\"\nquery = '''{q}'''\n")
+    };
+    for (q, word) in [
+        (
+            "sample by host.id [process where true] [process where true]",
+            "sample",
+        ),
+        ("process where true | head 5", "pipes"),
+    ] {
+        match load_str(&rule(q), Path::new("x.toml")) {
+            FileOutcome::Declined(d) => assert!(d.reason.contains(word), "{}", d.reason),
+            other => panic!("expected declined for {q}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn parse_error_reports_line_and_column() {
+    let e = load_error("bad/eql_error_triple_quoted.toml");
+    let (line, col) = position_of(
+        "bad/eql_error_triple_quoted.toml",
+        "\"curl\" \"wget\"",
+        "\"wget\"",
+    );
+    assert_eq!((e.line, e.col), (line, col), "{e}");
+    assert!(
+        e.message.contains("found string \"wget\"") && e.message.contains("expected"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:{line}:{col}: ", e.file.display()))
+    );
+}
+
+#[test]
+fn parse_error_column_accounts_for_toml_escapes() {
+    let e = load_error("bad/eql_error_basic_string.toml");
+    let (line, col) = position_of("bad/eql_error_basic_string.toml", "query =", "\\\\q");
+    assert_eq!((e.line, e.col), (line, col), "{e}");
+    assert!(e.message.contains("invalid escape"), "{e}");
+}
+
+#[test]
+fn toml_error_reports_line_and_column() {
+    let e = load_error("bad/toml_error.toml");
+    assert_eq!(e.line, 6, "{e}");
+    assert!(e.col > 1, "{e}");
+    assert!(e.message.starts_with("TOML"), "{e}");
+}
+
+#[test]
+fn missing_required_key_is_an_error() {
+    let FileOutcome::Error(e) = load_str(
+        "[rule]\nname = \"n\"\ntype = \"eql\"\nquery = 'any where true'\n",
+        Path::new("m.toml"),
+    ) else {
+        panic!("expected error");
+    };
+    assert!(e.message.contains("rule_id"), "{e}");
+}
+
+#[test]
+fn load_dir_splits_loaded_declined_and_errors() {
+    let report = RuleSet::load_dir(&fixture("rules")).unwrap();
+    assert_eq!(report.rules.len(), 1);
+    assert_eq!(report.declined.len(), 6);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let bad = RuleSet::load_dir(&fixture("bad")).unwrap();
+    assert_eq!(bad.errors.len(), 3);
+    assert!(bad.rules.is_empty());
+}
+
+#[test]
+fn duplicate_rule_id_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        "[rule]\nname = \"n\"\nrule_id = \"same\"\ntype = \"eql\"\nquery = 'any where true'\n";
+    std::fs::write(dir.path().join("a.toml"), text).unwrap();
+    std::fs::write(dir.path().join("b.toml"), text).unwrap();
+    let report = RuleSet::load_dir(dir.path()).unwrap();
+    assert_eq!(report.rules.len(), 1);
+    assert_eq!(report.errors.len(), 1);
+    assert!(report.errors[0].message.contains("duplicate rule_id"));
+    assert!(report.errors[0].file.ends_with("b.toml"));
+}

@@ -1,0 +1,200 @@
+//! RuleSet indexing, alerts and the shipped-example test runner.
+
+use sensor_rules::alert::build_alert;
+use sensor_rules::testing::{Expect, run_rule_tests};
+use sensor_rules::{Rule, RuleSet};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn r(id: &str, q: &str) -> Rule {
+    Rule::from_eql(id, id, q).unwrap()
+}
+
+fn exec(name: &str, args: &[&str]) -> Value {
+    json!({"event": {"category": ["process"], "type": ["start"], "action": "exec"},
+           "process": {"name": name, "args": args}})
+}
+
+fn names(rules: &[&Rule]) -> Vec<String> {
+    rules.iter().map(|r| r.meta.rule_id.clone()).collect()
+}
+
+#[test]
+fn index_files_rules_under_required_process_names() {
+    let set = RuleSet::from_rules(vec![
+        r(
+            "curl",
+            r#"process where process.name == "curl" and process.args == "-k""#,
+        ),
+        r(
+            "shells",
+            r#"process where process.name in~ ("SH", "bash") or process.name : "dash""#,
+        ),
+        r("anything", r#"process where process.args : "*secret*""#),
+        r("action", r#"process where event.action == "fork""#),
+    ]);
+    assert_eq!(set.index_stats(), (3, 1));
+}
+
+#[test]
+fn ruleset_finds_exactly_the_matching_rules() {
+    let set = RuleSet::from_rules(vec![
+        r(
+            "curl",
+            r#"process where process.name == "curl" and process.args == "-k""#,
+        ),
+        r(
+            "shells",
+            r#"process where process.name in~ ("SH", "bash") or process.name : "dash""#,
+        ),
+        r("anything", r#"process where process.args : "*secret*""#),
+    ]);
+    assert_eq!(
+        names(&set.matching(&exec("curl", &["curl", "-k"]))),
+        ["curl"]
+    );
+    assert_eq!(
+        names(&set.matching(&exec("Sh", &["sh", "/secret"]))),
+        ["shells", "anything"]
+    );
+    assert_eq!(names(&set.matching(&exec("DASH", &[]))), ["shells"]);
+    assert!(set.matching(&exec("wget", &["-k"])).is_empty());
+}
+
+#[test]
+fn case_sensitive_rule_reached_through_folded_key_still_checks_case() {
+    let set = RuleSet::from_rules(vec![r("curl", r#"process where process.name == "curl""#)]);
+    assert!(set.matching(&exec("CURL", &[])).is_empty());
+    assert_eq!(set.matching(&exec("curl", &[])).len(), 1);
+}
+
+#[test]
+fn each_rule_matches_once_in_load_order() {
+    let set = RuleSet::from_rules(vec![
+        r("b", r#"any where process.name in ("x", "y")"#),
+        r("a", r#"process where process.name == "x""#),
+    ]);
+    // Two key values in the event must not yield a rule twice.
+    let ev =
+        json!({"event": {"category": ["process", "process"]}, "process": {"name": ["x", "y"]}});
+    assert_eq!(names(&set.matching(&ev)), ["b", "a"]);
+}
+
+#[test]
+fn category_index_skips_other_categories() {
+    let set = RuleSet::from_rules(vec![r("net", r#"network where process.name == "curl""#)]);
+    assert!(set.matching(&exec("curl", &[])).is_empty());
+}
+
+#[test]
+fn flattened_event_reaches_indexed_rule() {
+    let set = RuleSet::from_rules(vec![r("curl", r#"process where process.name == "curl""#)]);
+    let ev = json!({"event.category": "process", "process.name": "curl"});
+    assert_eq!(set.matching(&ev).len(), 1);
+}
+
+fn loaded_rule() -> Rule {
+    let report = RuleSet::load_dir(&fixture("rules")).unwrap();
+    report.rules.rules()[0].clone()
+}
+
+#[test]
+fn alert_has_kind_alert_and_rule_fields() {
+    let rule = loaded_rule();
+    let ev = exec("apt-get", &["apt-get", "install", "curl"]);
+    let a = build_alert(&rule, &ev);
+    assert_eq!(a["event"]["kind"], "alert");
+    assert_eq!(a["event"]["severity"], 21);
+    assert_eq!(a["event"]["risk_score"], 21.0);
+    assert_eq!(a["rule"]["id"], "00000000-0000-4000-8000-000000000001");
+    assert_eq!(a["rule"]["uuid"], a["rule"]["id"]);
+    assert_eq!(a["rule"]["name"], "Fixture Package Install In Container");
+    assert_eq!(a["rule"]["reference"], "https://example.invalid/one");
+    assert_eq!(a["rule"]["ruleset"], "sensor");
+    assert_eq!(a["rule"]["version"], "2026/02/03");
+    assert_eq!(a["rule"]["license"], "Apache-2.0");
+    assert_eq!(a["rule"]["author"], json!(["Fixture Author"]));
+    assert_eq!(a["rule"]["severity"], "low");
+    assert_eq!(a["rule"]["risk_score"], 21);
+    assert_eq!(a["rule"]["tags"], json!(["Domain: Container", "OS: Linux"]));
+    assert_eq!(a["kibana"]["alert"]["rule"]["rule_id"], a["rule"]["id"]);
+}
+
+#[test]
+fn alert_keeps_all_triggering_event_fields() {
+    let rule = loaded_rule();
+    let mut ev = exec("apt-get", &["apt-get", "install", "curl"]);
+    ev["container"] = json!({"id": "abc", "name": "web"});
+    ev["@timestamp"] = json!("2026-11-22T19:40:00Z");
+    let a = build_alert(&rule, &ev);
+    assert_eq!(a["process"], ev["process"]);
+    assert_eq!(a["container"], ev["container"]);
+    assert_eq!(a["@timestamp"], ev["@timestamp"]);
+    assert_eq!(a["event"]["category"], json!(["process"]));
+    assert_eq!(a["event"]["action"], "exec");
+}
+
+#[test]
+fn alert_threat_comes_from_the_rule() {
+    let a = build_alert(&loaded_rule(), &exec("x", &[]));
+    assert_eq!(a["threat"][0]["framework"], "MITRE ATT&CK");
+    assert_eq!(a["threat"][0]["tactic"]["id"], "TA0002");
+    assert_eq!(a["threat"][0]["technique"][0]["id"], "T1059");
+    assert_eq!(
+        a["threat"][0]["technique"][0]["subtechnique"][0]["id"],
+        "T1059.004"
+    );
+}
+
+#[test]
+fn rule_tests_pass_for_correct_examples() {
+    let report = run_rule_tests(&fixture("rules")).unwrap();
+    assert!(report.passed(), "{report:?}");
+    assert_eq!(report.rules.len(), 1);
+    assert_eq!(
+        (
+            report.rules[0].expect_match,
+            report.rules[0].expect_no_match
+        ),
+        (2, 3)
+    );
+    assert_eq!(report.declined.len(), 6);
+}
+
+#[test]
+fn rule_tests_report_failures_and_missing_examples() {
+    let report = run_rule_tests(&fixture("failing")).unwrap();
+    assert!(!report.passed());
+    let no_ex = report
+        .rules
+        .iter()
+        .find(|r| r.rule_name == "Fixture without examples")
+        .unwrap();
+    assert!(
+        no_ex.problems[0].contains("no examples"),
+        "{:?}",
+        no_ex.problems
+    );
+    let wrong = report
+        .rules
+        .iter()
+        .find(|r| r.rule_name == "Fixture curl only")
+        .unwrap();
+    assert_eq!(wrong.failures.len(), 1);
+    assert_eq!(wrong.failures[0].line, 2);
+    assert_eq!(wrong.failures[0].expect, Expect::Match);
+    assert!(
+        wrong
+            .problems
+            .iter()
+            .any(|p| p.contains("no false-positive example")),
+        "{:?}",
+        wrong.problems
+    );
+}

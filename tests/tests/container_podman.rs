@@ -1,0 +1,375 @@
+//! Issue 4 with real podman + runc containers from a locally built busybox
+//! image (no registry, `--network none`):
+//! - the agent's cgroup parser and podman metadata source on a live
+//!   container (needs root and podman);
+//! - end to end with `sensor-agent run --rules rules/` (needs root, BPF and
+//!   the built agent): container.id, process.interactive and the entry
+//!   leader for `podman exec` with and without a pty, no container.id on
+//!   host processes, and the shipped rules firing only on interactive use.
+
+mod container_common;
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use container_common::*;
+use sensor_agent::enrich::{
+    container::{
+        CgroupResolver, ContainerRef, Runtime, container_id_from_proc_cgroup,
+        parse_cgroup_components,
+    },
+    metadata::{ContainerMeta, MetadataCache, MetadataConfig},
+};
+use sensor_tests::{Agent, EVENT_TIMEOUT, require_root_and_bpf, serial, unique_marker};
+use serde_json::Value;
+
+fn podman_ready(what: &str) -> bool {
+    require_root(what) && require_tools(what, &["podman", "runc", "tar", "script"])
+}
+
+/// Only podman's own storage: no CRI socket, no docker.
+fn podman_only() -> MetadataConfig {
+    MetadataConfig {
+        cri_sockets: vec![],
+        docker_root: None,
+        ..MetadataConfig::default()
+    }
+}
+
+async fn settle(cache: &Arc<MetadataCache>, c: &ContainerRef) -> Arc<ContainerMeta> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(m) = cache.lookup(c) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "podman metadata never resolved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_podman_container_resolves_from_its_cgroup_and_podmans_storage() {
+    if !podman_ready("podman metadata test") {
+        return;
+    }
+    let ctr = tokio::task::spawn_blocking(|| PodmanContainer::start("meta"))
+        .await
+        .unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", ctr.pid())).unwrap();
+    let c = container_id_from_proc_cgroup(&cgroup).expect("container cgroup");
+    assert_eq!(
+        (c.id.as_str(), c.runtime),
+        (ctr.id.as_str(), Runtime::Podman),
+        "{cgroup}"
+    );
+
+    // conmon watches the container from the host side: not the container.
+    let conmon: u32 =
+        sh(Command::new("podman").args(["inspect", "-f", "{{.State.ConmonPid}}", &ctr.name]))
+            .trim()
+            .parse()
+            .unwrap();
+    let conmon_cgroup = std::fs::read_to_string(format!("/proc/{conmon}/cgroup")).unwrap();
+    assert_eq!(
+        container_id_from_proc_cgroup(&conmon_cgroup),
+        None,
+        "{conmon_cgroup}"
+    );
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    assert_eq!(container_id_from_proc_cgroup(&own), None, "{own}");
+
+    let cache = MetadataCache::new(podman_only());
+    assert!(
+        cache.lookup(&c).is_none(),
+        "first look-up misses without waiting"
+    );
+    let m = settle(&cache, &c).await;
+    assert_eq!(m.name.as_deref(), Some(ctr.name.as_str()));
+    assert_eq!(
+        m.image_name.as_deref(),
+        Some("localhost/sensortest-busybox")
+    );
+    assert_eq!(m.image_tag.as_deref(), Some("latest"));
+    assert_eq!(m.runtime.as_deref(), Some("podman"));
+    assert!(cache.misses() >= 1 && cache.hits() >= 1);
+}
+
+/// Extra per-event cost of container enrichment, cached vs uncached.
+/// `cargo test -p sensor-tests --release --test container_podman -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run by hand"]
+async fn enrichment_latency_cached_vs_uncached() {
+    if !podman_ready("enrichment latency") {
+        return;
+    }
+    let ctr = tokio::task::spawn_blocking(|| PodmanContainer::start("lat"))
+        .await
+        .unwrap();
+    const N: u32 = 200_000;
+    let podman: Vec<String> = vec![format!("libpod-{}", ctr.id), "libpod_parent".into()];
+    let uid = "0e4a6d2c_1b3f_4e5a_9c7d_8f0b1a2c3d4e";
+    // The kernel's 4-component view of a kubelet systemd-driver container.
+    let kubepods: Vec<String> = vec![
+        format!("cri-containerd-{}.scope", ctr.id),
+        format!("kubepods-besteffort-pod{uid}.slice"),
+        "kubepods-besteffort.slice".into(),
+        "kubepods.slice".into(),
+    ];
+    eprintln!("enrichment latency per event ({N} iterations, this VM):");
+    for (shape, leaf_first) in [("podman", &podman), ("kubepods", &kubepods)] {
+        let t = Instant::now();
+        for _ in 0..N {
+            std::hint::black_box(parse_cgroup_components(std::hint::black_box(leaf_first)));
+        }
+        let parse = t.elapsed() / N;
+        let mut by_path = CgroupResolver::new(4096, false);
+        let mut by_id = CgroupResolver::new(4096, true);
+        let t = Instant::now();
+        for _ in 0..N {
+            std::hint::black_box(by_path.resolve(1, std::hint::black_box(leaf_first)));
+        }
+        let hit = t.elapsed() / N;
+        let t = Instant::now();
+        for _ in 0..N {
+            std::hint::black_box(by_id.resolve(4242, std::hint::black_box(leaf_first)));
+        }
+        let hit_id = t.elapsed() / N;
+        eprintln!(
+            "  cgroup {shape:>8}: parse (uncached) {parse:?}, cache hit by path (hybrid) {hit:?}, \
+             by cgroup id (v2) {hit_id:?}"
+        );
+    }
+
+    let c = parse_cgroup_components(&podman).unwrap();
+    let cache = MetadataCache::new(MetadataConfig {
+        capacity: 100_000,
+        // Unknown ids would each spawn `podman inspect`; time storage only.
+        podman_bin: None,
+        ..podman_only()
+    });
+    // Misses: distinct unknown ids, each starting one background fetch.
+    const MISSES: u32 = 2_000;
+    let unknown: Vec<ContainerRef> = (0..MISSES)
+        .map(|i| ContainerRef {
+            id: format!("{i:064x}"),
+            runtime: Runtime::Podman,
+            pod_uid: None,
+        })
+        .collect();
+    let t = Instant::now();
+    for u in &unknown {
+        assert!(cache.lookup(u).is_none());
+    }
+    let meta_miss = t.elapsed() / MISSES;
+    let _ = settle(&cache, &c).await;
+    let t = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(cache.lookup(std::hint::black_box(&c)));
+    }
+    let meta_hit = t.elapsed() / N;
+    let t = Instant::now();
+    let fetched = cache.fetch(&c).await;
+    let podman_fetch = t.elapsed();
+    assert!(fetched.is_some());
+
+    eprintln!("  metadata lookup, cache hit:       {meta_hit:?}");
+    eprintln!(
+        "  metadata lookup, miss:            {meta_miss:?} (mean of {MISSES}; returns at once, fetch runs in the background)"
+    );
+    eprintln!("  background podman storage fetch:  {podman_fetch:?} (off the event path)");
+}
+
+// ---------------------------------------------------------------- end to end
+
+fn rules_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("rules")
+}
+
+/// The `rule_id` of a shipped rule file.
+fn rule_id(file: &str) -> String {
+    let text = std::fs::read_to_string(rules_dir().join(file)).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("rule_id = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{file} has no rule_id"))
+        .to_string()
+}
+
+fn exec_in(v: &Value, container: &str, name: &str) -> bool {
+    v["event"]["kind"] == "event"
+        && v["event"]["action"] == "exec"
+        && v["container"]["id"] == container
+        && v["process"]["name"] == name
+}
+
+fn alerts_of(v: &Value, rule: &str, container: &str) -> bool {
+    v["event"]["kind"] == "alert" && v["rule"]["id"] == rule && v["container"]["id"] == container
+}
+
+/// `podman exec` without a terminal.
+fn podman_exec(ctr: &PodmanContainer, args: &[&str]) {
+    let _ = Command::new("podman")
+        .args(["--runtime", "runc", "exec", &ctr.name])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+}
+
+/// `podman exec -it` under `script`, which gives it a real pty.
+fn podman_exec_tty(ctr: &PodmanContainer, cmdline: &str) {
+    let inner = format!("podman --runtime runc exec -it {} {cmdline}", ctr.name);
+    let _ = Command::new("script")
+        .args(["-qc", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+}
+
+fn e2e_ready(what: &str) -> bool {
+    require_root_and_bpf() && podman_ready(what)
+}
+
+#[test]
+fn podman_exec_events_carry_container_id_interactivity_and_container_entry_leader() {
+    if !e2e_ready("podman end-to-end") {
+        return;
+    }
+    let _serial = serial();
+    let ctr = PodmanContainer::start("e2e");
+    let agent = Agent::start(&[]);
+
+    let plain = unique_marker("ctr-plain");
+    podman_exec(&ctr, &["sh", "-c", &format!(": {plain}")]);
+    let v = agent.wait_for(&plain, EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "sh") && v["process"]["args"].to_string().contains(&plain)
+    });
+    assert_eq!(v["process"]["interactive"], false, "{v}");
+    assert_eq!(
+        v["process"]["entry_leader"]["entry_meta"]["type"], "container",
+        "{v}"
+    );
+    assert_eq!(v["container"]["runtime"], "podman", "{v}");
+
+    let tty = unique_marker("ctr-tty");
+    podman_exec_tty(&ctr, &format!("sh -c ': {tty}'"));
+    let v = agent.wait_for(&tty, EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "sh") && v["process"]["args"].to_string().contains(&tty)
+    });
+    assert_eq!(v["process"]["interactive"], true, "{v}");
+    assert_eq!(
+        v["process"]["entry_leader"]["entry_meta"]["type"], "container",
+        "{v}"
+    );
+
+    // Later events of the container carry podman's names (looked up in the
+    // background after the first miss).
+    let named = unique_marker("ctr-named");
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        podman_exec(&ctr, &["sh", "-c", &format!(": {named}")]);
+        let v = agent.wait_for(&named, EVENT_TIMEOUT, |v| {
+            exec_in(v, &ctr.id, "sh") && v["process"]["args"].to_string().contains(&named)
+        });
+        if v["container"]["name"] == ctr.name.as_str() {
+            assert_eq!(
+                v["container"]["image"]["name"], "localhost/sensortest-busybox",
+                "{v}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "container.name never filled: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let host = unique_marker("host");
+    let _ = Command::new("/bin/echo")
+        .arg(&host)
+        .stdout(Stdio::null())
+        .status();
+    let v = agent.wait_for(&host, EVENT_TIMEOUT, |v| {
+        v["event"]["action"] == "exec" && v["process"]["args"].to_string().contains(&host)
+    });
+    assert!(
+        v.get("container").is_none(),
+        "host process with container fields: {v}"
+    );
+    assert!(v.get("orchestrator").is_none(), "{v}");
+    agent.stop();
+}
+
+#[test]
+fn shipped_rules_fire_on_interactive_tool_install_and_api_request_in_a_container_only() {
+    if !e2e_ready("podman rules end-to-end") {
+        return;
+    }
+    let _serial = serial();
+    let install_rule = rule_id("container_tool_installation_interactive.toml");
+    let api_rule = rule_id("container_kubernetes_api_request_interactive.toml");
+    let ctr = PodmanContainer::start("rules");
+    let rules = rules_dir();
+    let agent = Agent::start(&["--rules", rules.to_str().unwrap()]);
+    let wget =
+        "wget --header 'Authorization: Bearer x' --no-check-certificate https://127.0.0.1:6443/api";
+
+    // Non-interactive first: their exec events arrive, no alert.
+    podman_exec(&ctr, &["apt-get", "install", "-y", "curl"]);
+    podman_exec(
+        &ctr,
+        &[
+            "wget",
+            "--header",
+            "Authorization: Bearer x",
+            "--no-check-certificate",
+            "https://127.0.0.1:6443/api",
+        ],
+    );
+    agent.wait_for("non-interactive apt-get", EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "apt-get")
+    });
+    agent.wait_for("non-interactive wget", EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "wget")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(agent.count(|v| alerts_of(v, &install_rule, &ctr.id)), 0);
+    assert_eq!(agent.count(|v| alerts_of(v, &api_rule, &ctr.id)), 0);
+
+    // Interactive: exactly one alert each, for the interactive exec.
+    podman_exec_tty(&ctr, "apt-get install -y curl");
+    let a = agent.wait_for("tool installation alert", EVENT_TIMEOUT, |v| {
+        alerts_of(v, &install_rule, &ctr.id)
+    });
+    assert_eq!(a["process"]["name"], "apt-get", "{a}");
+    assert_eq!(a["process"]["interactive"], true, "{a}");
+    podman_exec_tty(&ctr, wget);
+    let a = agent.wait_for("API request alert", EVENT_TIMEOUT, |v| {
+        alerts_of(v, &api_rule, &ctr.id)
+    });
+    assert_eq!(a["process"]["name"], "wget", "{a}");
+    assert_eq!(a["process"]["interactive"], true, "{a}");
+
+    std::thread::sleep(Duration::from_millis(500));
+    let done = agent.stop();
+    let count = |rule: &str| {
+        done.events
+            .iter()
+            .filter(|v| alerts_of(v, rule, &ctr.id))
+            .count()
+    };
+    assert_eq!(count(&install_rule), 1, "one tool-installation alert");
+    assert_eq!(count(&api_rule), 1, "one API-request alert");
+}

@@ -1,0 +1,75 @@
+//! Issue 2: an exec of a program with a unique argument list shows up with
+//! the exact args, executable, pid and parent pid.
+
+use std::process::{Command, Stdio};
+
+use sensor_tests::*;
+
+#[test]
+fn exec_reports_exact_args_executable_pid_and_ppid() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let agent = Agent::start(&[]);
+    let marker = unique_marker("exact");
+    let args = [marker.as_str(), "two words", "", "tab\there", "--flag=x"];
+    let pid = run(Command::new("/bin/echo").args(args).stdout(Stdio::null()));
+    let v = agent.wait_for("the marked echo", EVENT_TIMEOUT, exec_with_arg(&marker));
+    let p = &v["process"];
+
+    let mut expected = vec!["/bin/echo"];
+    expected.extend(args);
+    assert_eq!(p["args"], serde_json::json!(expected));
+    assert_eq!(p["args_count"], expected.len());
+    assert_eq!(p["command_line"], expected.join(" "));
+    assert_eq!(p["args_truncated"], false);
+    let argv_bytes: usize = expected.iter().map(|a| a.len() + 1).sum();
+    assert_eq!(p["args_original_bytes"], argv_bytes);
+    assert_eq!(p["executable"], canonical("/bin/echo"));
+    assert_eq!(p["name"], "echo");
+    assert_eq!(p["pid"], pid);
+    assert_eq!(p["parent"]["pid"], std::process::id());
+    // SAFETY: no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(p["user"]["id"], euid.to_string());
+    assert_eq!(v["event"]["kind"], "event");
+    assert_eq!(v["event"]["category"], serde_json::json!(["process"]));
+    assert_eq!(v["event"]["type"], serde_json::json!(["start"]));
+    assert!(
+        v.get("container").is_none(),
+        "host process with container.*: {v}"
+    );
+    let ts = v["@timestamp"].as_str().unwrap();
+    assert!(
+        ts.len() == 30 && ts.ends_with('Z') && ts.as_bytes()[19] == b'.',
+        "@timestamp not RFC 3339 with ns: {ts}"
+    );
+    agent.stop();
+}
+
+#[test]
+fn working_directory_of_a_running_process_is_reported() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let agent = Agent::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // Alive long enough for the agent to read its cwd.
+    let mut child = Command::new("/bin/sleep")
+        .arg("3")
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let v = agent.wait_for("the sleep", EVENT_TIMEOUT, exec_of_pid(child.id()));
+    child.wait().unwrap();
+    assert_eq!(
+        v["process"]["working_directory"],
+        std::fs::canonicalize(dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .as_ref()
+    );
+    agent.stop();
+}

@@ -1,0 +1,587 @@
+//! `cargo xtask vm-test`: boot real distribution kernels in QEMU (TCG) with
+//! an initramfs holding the agent and the kernel-tier end-to-end tests, and
+//! read the guest's verdict from the serial console.
+//!
+//! Guest protocol (see initramfs.rs and the payload scripts below): the guest
+//! prints `VMTEST-KERNEL: <uname -r>` once /init runs, then
+//! `VMTEST-RESULT: PASS|FAIL <n> passed, <m> failed`, then powers off.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use crate::{
+    build,
+    initramfs::{self, Cpio},
+    kernels::{self, Kernel},
+    setup::{self, Profile},
+    test,
+    util::{self, Counts, fmt_dur},
+};
+
+#[derive(Args, Clone)]
+pub struct VmTestArgs {
+    /// Kernel to boot: a .deb, a vmlinuz/bzImage, or a Debian series label
+    /// (6.1, 6.12). Repeat for several. Default: 6.1 and 6.12.
+    #[arg(long = "kernel", value_name = "DEB|VMLINUZ|SERIES")]
+    pub kernels: Vec<String>,
+
+    /// What the guest runs: `e2e` (the kernel-tier end-to-end tests),
+    /// `smoke` (BTF, mounts, `sensor-agent offsets` and one captured exec),
+    /// or `auto` (e2e when the sensor-tests crate has kernel-tier tests).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub payload: PayloadKind,
+
+    /// Test-name substrings to skip in the guest (libtest `--skip`). The
+    /// guest has no container runtime, so container tests are skipped.
+    #[arg(long = "skip", value_name = "SUBSTRING", default_values = ["container"])]
+    pub skips: Vec<String>,
+
+    /// Seconds before a guest is declared hung and QEMU is killed.
+    #[arg(long, default_value_t = 900)]
+    pub timeout_secs: u64,
+
+    /// Try KVM instead of TCG (hangs on some hosts, so never the default).
+    #[arg(long)]
+    pub kvm: bool,
+
+    /// Also run the end-to-end tests on the host kernel (all tiers).
+    #[arg(long)]
+    pub host: bool,
+
+    /// Do not echo the guest console (it is always saved to
+    /// target/vm-test/<kernel>/console.log).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
+pub enum PayloadKind {
+    Auto,
+    Smoke,
+    E2e,
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Pass,
+    Fail(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct VmResult {
+    pub kernel: String,
+    pub outcome: Outcome,
+    pub counts: Counts,
+    /// From QEMU start to the guest's first line from /init.
+    pub boot: Option<Duration>,
+    pub total: Duration,
+    pub log: PathBuf,
+}
+
+pub fn run(args: &VmTestArgs) -> Result<()> {
+    util::require_root("vm-test (the host tier and the payload build)")?;
+    setup::ensure(Profile::Test)?;
+    let mut results = Vec::new();
+    if args.host {
+        let start = Instant::now();
+        let (ok, counts) = test::e2e_host()?;
+        results.push(VmResult {
+            kernel: format!("host {}", host_kernel()),
+            outcome: if ok {
+                Outcome::Pass
+            } else {
+                Outcome::Fail("tests failed".into())
+            },
+            counts,
+            boot: None,
+            total: start.elapsed(),
+            log: PathBuf::from("-"),
+        });
+    }
+    results.extend(matrix(args)?);
+    print_table(&results);
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Fail(_)))
+        .map(|r| r.kernel.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!("vm-test failed on: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+pub fn host_kernel() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Builds the payload once and boots every kernel with it, sequentially (two
+/// TCG guests would only share the same two cores).
+pub fn matrix(args: &VmTestArgs) -> Result<Vec<VmResult>> {
+    let (kernels, initrd) = prepare(args)?;
+    Ok(kernels.iter().map(|k| boot(k, &initrd, args)).collect())
+}
+
+/// Resolves (downloads) the kernels and builds the initramfs.
+pub fn prepare(args: &VmTestArgs) -> Result<(Vec<Kernel>, PathBuf)> {
+    let kernels = if args.kernels.is_empty() {
+        kernels::DEFAULT_MATRIX
+            .iter()
+            .map(kernels::from_series)
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        args.kernels
+            .iter()
+            .map(|k| kernels::resolve(k))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let initrd = build_initrd(args)?;
+    Ok((kernels, initrd))
+}
+
+fn vm_dir() -> PathBuf {
+    util::target_dir().join("vm-test")
+}
+
+/// The kernel-tier test executables of sensor-tests, built in release mode
+/// (sharing the release agent's dependencies).
+pub fn e2e_binaries() -> Result<Vec<PathBuf>> {
+    let out = util::capture(util::cargo().args([
+        "test",
+        "--release",
+        "--package",
+        "sensor-tests",
+        "--no-run",
+        "--message-format=json",
+    ]))?;
+    let mut bins = Vec::new();
+    for line in out.lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] == "compiler-artifact"
+            && msg["profile"]["test"] == true
+            && let Some(exe) = msg["executable"].as_str()
+        {
+            bins.push(PathBuf::from(exe));
+        }
+    }
+    Ok(bins)
+}
+
+/// How many tests a binary would run with the guest's skip filters.
+fn count_tests(bin: &Path, skips: &[String]) -> Result<usize> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--list", "--format", "terse"]);
+    for s in skips {
+        cmd.args(["--skip", s]);
+    }
+    let out = util::capture(&mut cmd)?;
+    Ok(out.lines().filter(|l| l.ends_with(": test")).count())
+}
+
+fn build_initrd(args: &VmTestArgs) -> Result<PathBuf> {
+    let agent = build::agent(true)?;
+    let mut kind = args.payload;
+    let mut tests = Vec::new();
+    if kind != PayloadKind::Smoke {
+        for bin in e2e_binaries()? {
+            let n = count_tests(&bin, &args.skips)?;
+            if n > 0 {
+                println!(
+                    "vm-test: payload test binary {} ({n} kernel-tier tests)",
+                    bin.display()
+                );
+                tests.push(bin);
+            }
+        }
+        if tests.is_empty() {
+            if kind == PayloadKind::E2e {
+                bail!(
+                    "--payload e2e: sensor-tests has no tests left after --skip {:?}",
+                    args.skips
+                );
+            }
+            println!("vm-test: sensor-tests has no kernel-tier tests yet; using the smoke payload");
+            kind = PayloadKind::Smoke;
+        } else {
+            kind = PayloadKind::E2e;
+        }
+    }
+
+    let mut cpio = Cpio::new();
+    initramfs::base(&mut cpio)?;
+    let base = cpio.finish_gz()?;
+
+    let mut cpio = Cpio::new();
+    cpio.binary("/sensor-agent", &agent)?;
+    // Tests that locate the rules through a compile-time path find them at
+    // the same absolute path; /rules is the short form the env var names.
+    let rules = util::root().join("rules");
+    add_tree(&mut cpio, &rules, "/rules")?;
+    add_tree(&mut cpio, &rules, &rules.to_string_lossy())?;
+    // `script` gives tests a real pty; busybox has no equivalent.
+    cpio.binary("/usr/bin/script", Path::new("/usr/bin/script"))?;
+    let run_sh = match kind {
+        PayloadKind::E2e => {
+            for bin in &tests {
+                let name = bin.file_name().unwrap_or_default().to_string_lossy();
+                cpio.binary(&format!("/tests/{name}"), bin)?;
+            }
+            e2e_script(&args.skips)
+        }
+        _ => SMOKE.to_string(),
+    };
+    cpio.file("/payload/run.sh", 0o755, run_sh.as_bytes());
+    let payload = cpio.finish_gz()?;
+
+    // The kernel unpacks concatenated archives in order; the payload comes
+    // second so it can replace busybox links (e.g. /usr/bin/script).
+    let dir = vm_dir();
+    std::fs::create_dir_all(&dir)?;
+    let initrd = dir.join("initrd.gz");
+    let mut f = std::fs::File::create(&initrd)?;
+    f.write_all(&base)?;
+    f.write_all(&payload)?;
+    println!(
+        "vm-test: initramfs {} ({:.1} MiB, {:?} payload)",
+        initrd.display(),
+        (base.len() + payload.len()) as f64 / (1 << 20) as f64,
+        kind
+    );
+    Ok(initrd)
+}
+
+fn add_tree(cpio: &mut Cpio, host: &Path, guest: &str) -> Result<()> {
+    for entry in std::fs::read_dir(host).with_context(|| format!("reading {}", host.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let g = format!("{guest}/{name}");
+        if path.is_dir() {
+            add_tree(cpio, &path, &g)?;
+        } else {
+            let data = std::fs::read(&path)?;
+            cpio.file(&g, 0o644, &data);
+        }
+    }
+    Ok(())
+}
+
+/// Runs each test binary serially (the tests share the kernel's BPF state)
+/// and sums libtest's result lines.
+fn e2e_script(skips: &[String]) -> String {
+    let skip_args: String = skips
+        .iter()
+        .map(|s| format!(" --skip '{}'", s.replace('\'', "")))
+        .collect();
+    format!(
+        r#"#!/bin/sh
+set -o pipefail
+export SENSOR_AGENT_BIN=/sensor-agent SENSOR_RULES_DIR=/rules SENSOR_TEST_TIER=kernel RUST_BACKTRACE=1
+# Execs are several times slower under TCG; a smaller storm still checks
+# that every exec is an event or a counted drop.
+export SENSOR_E2E_STORM=2000
+pass=0; fail=0; broken=""
+for t in /tests/*; do
+  echo "VMTEST-RUN: $t"
+  "$t" --test-threads=1{skip_args} 2>&1 | tee /tmp/test.out
+  rc=$?
+  line=$(grep '^test result:' /tmp/test.out | tail -n 1)
+  p=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p')
+  f=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
+  pass=$((pass + ${{p:-0}})); fail=$((fail + ${{f:-0}}))
+  if [ "$rc" != 0 ] || [ -z "$line" ]; then broken="$broken $t(rc=$rc)"; fi
+done
+if [ -n "$broken" ]; then
+  dmesg | tail -n 30
+  echo "VMTEST-RESULT: FAIL $pass passed, $fail failed (failing:$broken)"
+else
+  echo "VMTEST-RESULT: PASS $pass passed, $fail failed"
+fi
+"#
+    )
+}
+
+/// Used until the end-to-end tests exist, and by `--payload smoke`: checks
+/// the kernel features the sensor needs, that the agent resolves its BTF
+/// offsets, and that it captures one exec.
+const SMOKE: &str = r#"#!/bin/sh
+pass=0; fail=0
+check() {
+  if eval "$2"; then echo "ok: $1"; pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
+}
+check "kernel BTF at /sys/kernel/btf/vmlinux" '[ -s /sys/kernel/btf/vmlinux ]'
+check "bpffs mounted" 'grep -q " /sys/fs/bpf bpf " /proc/mounts'
+check "cgroup v2 mounted" '[ -f /sys/fs/cgroup/cgroup.controllers ]'
+check "pty available" '[ -c /dev/ptmx ] && script -qc true /dev/null'
+check "sensor-agent resolves offsets from this kernel's BTF" '/sensor-agent offsets > /tmp/offsets.txt 2>&1 || { cat /tmp/offsets.txt; false; }'
+captured() {
+  /sensor-agent run --events exec > /tmp/events.ndjson 2> /tmp/agent.err &
+  apid=$!
+  i=0
+  while [ $i -lt 180 ]; do
+    /bin/busybox true vmtest-marker-$i
+    if grep -q vmtest-marker /tmp/events.ndjson; then break; fi
+    if ! kill -0 $apid 2>/dev/null; then break; fi
+    sleep 1; i=$((i + 1))
+  done
+  kill -INT $apid 2>/dev/null; wait $apid
+  echo "agent: $(tail -n 1 /tmp/agent.err)"
+  grep -q vmtest-marker /tmp/events.ndjson || { tail -n 20 /tmp/agent.err; false; }
+}
+check "sensor-agent run captures an exec" captured
+if [ $fail = 0 ]; then r=PASS; else r=FAIL; fi
+echo "VMTEST-RESULT: $r $pass passed, $fail failed"
+"#;
+
+/// Boots one kernel and waits for the verdict (or the timeout).
+pub fn boot(kernel: &Kernel, initrd: &Path, args: &VmTestArgs) -> VmResult {
+    let start = Instant::now();
+    let dir = vm_dir().join(sanitize(&kernel.name));
+    let log = dir.join("console.log");
+    let mut result = VmResult {
+        kernel: kernel.name.clone(),
+        outcome: Outcome::Fail("did not start".into()),
+        counts: Counts::default(),
+        boot: None,
+        total: Duration::ZERO,
+        log: log.clone(),
+    };
+    println!(
+        "==> vm-test {}: booting {} ({}, timeout {}s)",
+        kernel.name,
+        kernel.vmlinuz.display(),
+        if args.kvm { "KVM" } else { "TCG" },
+        args.timeout_secs
+    );
+    match boot_inner(kernel, initrd, args, &dir, &log, start) {
+        Ok((outcome, counts, boot)) => {
+            result.outcome = outcome;
+            result.counts = counts;
+            result.boot = boot;
+        }
+        Err(e) => result.outcome = Outcome::Fail(format!("{e:#}")),
+    }
+    result.total = start.elapsed();
+    let verdict = match &result.outcome {
+        Outcome::Pass => "PASS".to_string(),
+        Outcome::Fail(why) => format!("FAIL: {why}"),
+    };
+    println!(
+        "<== vm-test {}: {verdict} ({} passed, {} failed) in {} (console log: {})",
+        kernel.name,
+        result.counts.passed,
+        result.counts.failed,
+        fmt_dur(result.total),
+        log.display()
+    );
+    result
+}
+
+type BootOutcome = (Outcome, Counts, Option<Duration>);
+
+fn boot_inner(
+    kernel: &Kernel,
+    initrd: &Path,
+    args: &VmTestArgs,
+    dir: &Path,
+    log: &Path,
+    start: Instant,
+) -> Result<BootOutcome> {
+    std::fs::create_dir_all(dir)?;
+    let mut cmd = Command::new("qemu-system-x86_64");
+    if args.kvm {
+        cmd.args(["-accel", "kvm", "-cpu", "host"]);
+    } else {
+        cmd.args(["-accel", "tcg", "-cpu", "max"]);
+    }
+    cmd.args(["-m", "2G", "-smp", "2", "-nographic", "-no-reboot"])
+        .arg("-kernel")
+        .arg(&kernel.vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        // No stdin: CI has none, and a tty stdin would be put in raw mode.
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    println!("  $ {}", util::show(&cmd));
+    let mut child = cmd
+        .spawn()
+        .context("cannot start qemu-system-x86_64 (cargo xtask setup installs qemu-system-x86)")?;
+
+    // One thread copies the console to the log (and the terminal) and
+    // forwards the lines that matter; stderr joins the same log.
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let mut logf = std::fs::File::create(log)?;
+    let echo = !args.quiet;
+    let tag = kernel.name.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
+            let _ = writeln!(logf, "{line}");
+            if echo {
+                println!("[{tag}] {line}");
+            }
+            // Firmware screen-clearing escapes can precede the first line.
+            if let Some(at) = line.find("VMTEST-") {
+                let _ = tx.send((Instant::now(), line[at..].to_string()));
+            }
+        }
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
+        s
+    });
+
+    let deadline = start + Duration::from_secs(args.timeout_secs);
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let _ = reader.join();
+    let qemu_err = err_reader.join().unwrap_or_default();
+
+    let mut boot = None;
+    let mut verdict = None;
+    for (at, line) in rx.try_iter() {
+        if line.starts_with("VMTEST-KERNEL:") && boot.is_none() {
+            boot = Some(at - start);
+        }
+        if let Some(rest) = line.strip_prefix("VMTEST-RESULT:") {
+            verdict = Some(rest.trim().to_string());
+        }
+    }
+    if timed_out {
+        return Ok((
+            Outcome::Fail(format!("timed out after {}s", args.timeout_secs)),
+            Counts::default(),
+            boot,
+        ));
+    }
+    let Some(verdict) = verdict else {
+        let why = if boot.is_none() {
+            format!(
+                "guest never reached /init (qemu {}{})",
+                status.map(|s| s.to_string()).unwrap_or_default(),
+                if qemu_err.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", qemu_err.trim())
+                }
+            )
+        } else {
+            "guest printed no VMTEST-RESULT line (payload crashed?)".into()
+        };
+        return Ok((Outcome::Fail(why), Counts::default(), boot));
+    };
+    let (outcome, counts) = parse_verdict(&verdict);
+    Ok((outcome, counts, boot))
+}
+
+/// Parses `PASS 5 passed, 0 failed` / `FAIL 3 passed, 1 failed (...)`.
+fn parse_verdict(v: &str) -> (Outcome, Counts) {
+    let mut counts = Counts::default();
+    let words: Vec<&str> = v.split_whitespace().collect();
+    for pair in words.windows(2) {
+        let n = pair[0].parse().unwrap_or(0);
+        match pair[1].trim_end_matches([',', ';']) {
+            "passed" => counts.passed = n,
+            "failed" => counts.failed = n,
+            _ => {}
+        }
+    }
+    let outcome = if words.first() == Some(&"PASS") && counts.failed == 0 {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(v.to_string())
+    };
+    (outcome, counts)
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn print_table(results: &[VmResult]) {
+    println!();
+    println!(
+        "{:<34} {:<6} {:>7} {:>7} {:>8} {:>8}",
+        "kernel", "result", "passed", "failed", "boot", "total"
+    );
+    for r in results {
+        println!(
+            "{:<34} {:<6} {:>7} {:>7} {:>8} {:>8}",
+            r.kernel,
+            match r.outcome {
+                Outcome::Pass => "PASS",
+                Outcome::Fail(_) => "FAIL",
+            },
+            r.counts.passed,
+            r.counts.failed,
+            r.boot.map(fmt_dur).unwrap_or_else(|| "-".into()),
+            fmt_dur(r.total)
+        );
+    }
+    for r in results {
+        if let Outcome::Fail(why) = &r.outcome {
+            println!("  {}: {why} (log: {})", r.kernel, r.log.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts() {
+        let (o, c) = parse_verdict("PASS 5 passed, 0 failed");
+        assert!(matches!(o, Outcome::Pass));
+        assert_eq!((c.passed, c.failed), (5, 0));
+        let (o, c) = parse_verdict("FAIL 3 passed, 1 failed (failing: /tests/e2e(rc=101))");
+        assert!(matches!(o, Outcome::Fail(_)));
+        assert_eq!((c.passed, c.failed), (3, 1));
+        let (o, _) = parse_verdict("PASS 3 passed, 2 failed");
+        assert!(matches!(o, Outcome::Fail(_)), "failures override PASS");
+    }
+
+    #[test]
+    fn e2e_script_quotes_skips() {
+        let s = e2e_script(&["container".into(), "it's".into()]);
+        assert!(s.contains("--test-threads=1 --skip 'container' --skip 'its'"));
+    }
+}
