@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16, value_parser = parse_ring_mib)]
     pub ring_buffer_mib: u32,
 
-    /// Which event kinds to write. Alerts are evaluated on exec events.
+    /// Which event kinds to write. Rules see every kind, written or not.
     #[arg(long, value_delimiter = ',', default_value = "exec,fork,exit")]
     pub events: Vec<EventSelect>,
 

@@ -1,7 +1,8 @@
 //! The sensor agent, as a library behind a thin `main`.
 //!
 //! The modules follow the pipeline:
-//! kernel capture → decode → enrich → detect (rules) → output.
+//! kernel capture → decode → enrich → detect (rules) → output; `pipeline`
+//! chains them for one record and `run` is the live loop around it.
 
 pub mod capture;
 pub mod cli;
@@ -10,4 +11,5 @@ pub mod detect;
 pub mod enrich;
 pub mod metrics;
 pub mod output;
+pub mod pipeline;
 pub mod run;

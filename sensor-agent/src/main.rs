@@ -5,14 +5,23 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sensor_agent::{
-    cli::{Cli, Command},
-    run,
+    cli::{Cli, Command, RulesCommand},
+    detect, run,
 };
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match EnvFilter::try_new(&cli.log_level) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "error: --log-level `{}`: {e} (use error, warn, info, debug, trace or a tracing filter)",
+                cli.log_level
+            );
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -29,6 +38,8 @@ fn main() -> ExitCode {
     }
 }
 
+/// `Ok(false)`: the command ran and found problems (rule errors, failed
+/// rule tests); `Err`: it could not run.
 fn dispatch(command: Command) -> anyhow::Result<bool> {
     let mut stdout = std::io::stdout().lock();
     match command {
@@ -40,7 +51,12 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             rt.block_on(run::run(args))?;
             Ok(true)
         }
-        Command::Rules(_) | Command::Replay(_) => anyhow::bail!("TEMP"),
+        Command::Rules(RulesCommand::Check { dir }) => detect::rules_check(&dir, &mut stdout),
+        Command::Rules(RulesCommand::Test { dir }) => detect::rules_test(&dir, &mut stdout),
+        Command::Replay(args) => {
+            detect::replay(&args.rules, &args.input, &mut stdout)?;
+            Ok(true)
+        }
         Command::Offsets => sensor_agent::capture::print_offsets(&mut stdout).map(|()| true),
     }
 }

@@ -112,12 +112,13 @@ impl Metrics {
         m
     }
 
-    pub fn event(&self, action: &str) {
+    /// Adds `n` events of `action` (the pipeline publishes deltas).
+    pub fn events_by(&self, action: &str, n: u64) {
         self.events
             .get_or_create(&ActionLabel {
                 action: action.to_string(),
             })
-            .inc();
+            .inc_by(n);
     }
 
     pub fn alert(&self, rule: &str) {
@@ -183,7 +184,7 @@ mod tests {
     #[test]
     fn exposition_names_every_metric() {
         let m = Metrics::new();
-        m.event("exec");
+        m.events_by("exec", 1);
         m.alert("Some Rule");
         m.rule_eval_seconds.observe(2e-6);
         let text = m.render();
@@ -203,7 +204,7 @@ mod tests {
     #[test]
     fn served_over_http_on_loopback() {
         let m = Arc::new(Metrics::new());
-        m.event("fork");
+        m.events_by("fork", 1);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);

@@ -1,44 +1,48 @@
-//! `sensor-agent run`: the live pipeline.
+//! `sensor-agent run`: the live loop around the [`Pipeline`].
 //!
-//! One task drains the ring buffer and pushes every record through
-//! decode → enrich → detect → output in order, so events and their alerts
-//! leave in kernel order with no queue between stages to overflow.
+//! One task drains the ring buffer and pushes every record through the
+//! pipeline in order, so events and their alerts leave in kernel order with
+//! no queue between stages to overflow. Timers flush output, report drops
+//! and publish metrics; SIGINT/SIGTERM detach and print a summary.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use anyhow::Context;
 use tokio::{
     io::{Interest, unix::AsyncFd},
     signal::unix::{SignalKind, signal},
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     capture::{CaptureOptions, DropCounts, Sensor, cgroup::CgroupHierarchy},
     cli::RunArgs,
-    decode::{self, Record},
+    detect::Detector,
+    enrich::{
+        container::{CgroupResolver, DEFAULT_CGROUP_CACHE},
+        host::{BootClock, HostInfo},
+        metadata::{MetadataCache, MetadataConfig},
+        proctable::{ProcessTable, TableConfig},
+    },
+    metrics::{self, Metrics},
+    output::{
+        ecs::EcsBuilder,
+        ndjson::{NdjsonWriter, OutputError},
+    },
+    pipeline::{MAINTENANCE_INTERVAL, Pipeline, Selection, Totals},
 };
 
-/// Counters reported at exit and on the metrics endpoint.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Totals {
-    pub exec: u64,
-    pub fork: u64,
-    pub exit: u64,
-    pub decode_errors: u64,
-    pub alerts: u64,
-}
-
-impl Totals {
-    pub fn events(&self) -> u64 {
-        self.exec + self.fork + self.exit
-    }
-}
+/// Records handled before the loop flushes and checks signals and timers,
+/// so a sustained storm cannot starve them.
+const BATCH: usize = 4096;
+/// How often buffered lines are flushed when the ring is quiet.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
     let cgroup = match args.cgroup_hierarchy.as_str() {
         "auto" => None,
         "v2" => Some(CgroupHierarchy::V2),
-        c if c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') => {
+        c if !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') => {
             Some(CgroupHierarchy::V1(c.to_string()))
         }
         other => anyhow::bail!(
@@ -53,94 +57,183 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
     })
 }
 
+/// Builds everything user space needs before the first record: rules first
+/// (a bad rules directory fails before any kernel work), host context, the
+/// process table seeded from /proc.
+fn pipeline(args: &RunArgs, sensor: &Sensor, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
+    let detector = args.rules.as_deref().map(Detector::load).transpose()?;
+    let host = HostInfo::detect();
+    let table = ProcessTable::new(TableConfig {
+        // entity_id must differ across nodes; the hostname stands in when
+        // the node has no machine id.
+        host_id: host.id.clone().unwrap_or_else(|| host.hostname.clone()),
+        ..TableConfig::default()
+    });
+    let cgroups = CgroupResolver::new(DEFAULT_CGROUP_CACHE, sensor.cgroup == CgroupHierarchy::V2);
+    let metadata = MetadataCache::new(MetadataConfig {
+        cri_sockets: args.cri_sockets.clone(),
+        ..MetadataConfig::default()
+    });
+    let ecs = EcsBuilder::new(&host, BootClock::measure());
+    let mut p = Pipeline::new(
+        table,
+        cgroups,
+        Some(metadata),
+        ecs,
+        detector,
+        Selection::new(&args.events, args.alerts_only),
+        metrics,
+    );
+    // After attaching: a process started meanwhile is in /proc or in the
+    // ring, never in neither.
+    let seeded = p.seed_from_proc();
+    info!(processes = seeded, "process table seeded from /proc");
+    Ok(p)
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = capture_options(&args)?;
+    if let Some(dir) = &args.rules
+        && !dir.is_dir()
+    {
+        anyhow::bail!(
+            "--rules {}: not a directory of .toml rule files",
+            dir.display()
+        );
+    }
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = args.metrics_addr {
+        metrics::serve(addr, metrics.clone())?;
+    }
     let mut sensor = Sensor::load(&opts)?;
+    let mut pipeline = pipeline(&args, &sensor, metrics.clone())?;
     let ring = sensor.take_ring()?;
     // SAFETY: the RingBuf owns its map fd and keeps it open for as long as
     // the AsyncFd (which owns the RingBuf) lives.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
-
-    let mut totals = Totals::default();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        .context("cannot poll the ring buffer")?;
+    let mut out = NdjsonWriter::stdout().context("cannot write to stdout")?;
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
-    let mut tick = tokio::time::interval(Duration::from_secs(args.drop_report_secs.max(1)));
+    let mut flush = tokio::time::interval(FLUSH_INTERVAL);
+    let mut report = tokio::time::interval(Duration::from_secs(args.drop_report_secs.max(1)));
+    let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);
+    maintain.tick().await;
     let mut reported = DropCounts::default();
 
     info!(
         cgroup = %sensor.cgroup,
         hooks = ?sensor.modes,
+        rules = args.rules.as_ref().map(|_| "on").unwrap_or("off"),
         "sensor ready: capturing exec/fork/exit"
     );
-    loop {
+    let result: Result<(), OutputError> = loop {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
                 let rb = guard.get_inner_mut();
-                while let Some(item) = rb.next() {
-                    handle(&item, &mut totals, &mut out);
+                let mut handled = 0;
+                let mut failed = None;
+                while handled < BATCH {
+                    let Some(item) = rb.next() else { break };
+                    handled += 1;
+                    if let Err(e) = pipeline.handle(&item, &mut out) {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                guard.clear_ready();
-                std::io::Write::flush(&mut out)?;
+                // A full batch may leave records behind: stay ready.
+                if handled < BATCH {
+                    guard.clear_ready();
+                }
+                if let Some(e) = failed {
+                    break Err(e);
+                }
+                if let Err(e) = out.flush() {
+                    break Err(e);
+                }
             }
-            _ = sigterm.recv() => break,
-            _ = sigint.recv() => break,
-            _ = tick.tick() => {
-                let drops = sensor.drops()?;
+            _ = sigterm.recv() => break Ok(()),
+            _ = sigint.recv() => break Ok(()),
+            _ = flush.tick() => {
+                if let Err(e) = out.flush_if_due() {
+                    break Err(e);
+                }
+            }
+            _ = report.tick() => {
+                let drops = match sensor.drops() {
+                    Ok(d) => d,
+                    Err(e) => {
+                        warn!("cannot read the drop counters: {e:#}");
+                        continue;
+                    }
+                };
                 if drops.total() > reported.total() {
-                    warn!(?drops, "ring buffer full: events were dropped in the kernel");
+                    warn!(
+                        new = drops.total() - reported.total(),
+                        total = drops.total(),
+                        exec = drops.exec,
+                        fork = drops.fork,
+                        exit = drops.exit,
+                        scratch = drops.scratch,
+                        "ring buffer full: events were dropped in the kernel \
+                         (raise --ring-buffer-mib or lower the output cost)"
+                    );
                     reported = drops;
                 }
+                pipeline.publish_metrics(drops.total());
+            }
+            _ = maintain.tick() => {
+                let pruned = pipeline.maintain(BootClock::measure());
+                if pruned > 0 {
+                    info!(pruned, "process table: dropped entries whose exit was lost");
+                }
+            }
+        }
+    };
+    if let Err(e) = &result {
+        error!("stopping: {e}");
+    }
+    // Whatever the kernel wrote before the signal still counts.
+    if result.is_ok() {
+        let rb = ring.get_mut();
+        while let Some(item) = rb.next() {
+            if pipeline.handle(&item, &mut out).is_err() {
+                break;
             }
         }
     }
-    // Whatever the kernel wrote before the signal still counts.
-    let rb = ring.get_mut();
-    while let Some(item) = rb.next() {
-        handle(&item, &mut totals, &mut out);
-    }
-    std::io::Write::flush(&mut out)?;
+    let flushed = out.flush();
     let drops = sensor.drops()?;
-    eprintln!(
-        "sensor stopped: events={} exec={} fork={} exit={} alerts={} drops={} exec_drops={} decode_errors={}",
-        totals.events(),
-        totals.exec,
-        totals.fork,
-        totals.exit,
-        totals.alerts,
-        drops.total(),
-        drops.exec,
-        totals.decode_errors,
-    );
-    Ok(())
+    pipeline.publish_metrics(drops.total());
+    print_summary(&pipeline.totals(), &drops, out.lines());
+    drop(sensor);
+    match (result, flushed) {
+        (Err(OutputError::ReaderGone), _) | (Ok(()), Err(OutputError::ReaderGone)) => {
+            anyhow::bail!("stdout was closed by its reader; nothing consumes the events")
+        }
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e).context("writing events"),
+        (Ok(()), Ok(())) => Ok(()),
+    }
 }
 
-fn handle(bytes: &[u8], totals: &mut Totals, out: &mut impl std::io::Write) {
-    match decode::decode(bytes) {
-        Ok(Record::Exec(e)) => {
-            totals.exec += 1;
-            let v = serde_json::json!({
-                "event": {"action": "exec"},
-                "process": {
-                    "pid": e.task.tgid, "ppid": e.task.ppid, "args": e.args,
-                    "args_truncated": e.args_truncated, "args_original_bytes": e.args_original_bytes,
-                    "executable": e.filename, "exe": e.exe_path, "interactive": e.interactive,
-                    "tty": e.tty.as_ref().map(|t| serde_json::json!({"major": t.device.major, "minor": t.device.minor, "name": t.name})),
-                    "sid": e.task.sid, "pgid": e.task.pgid, "vpid": e.task.ns_tgid, "pidns": e.task.pidns_inum,
-                    "uid": e.task.uid, "euid": e.task.euid, "start": e.task.start_boottime_ns, "comm": e.task.comm,
-                },
-                "cgroup": {"id": e.cgroup_id, "leaf_first": e.cgroup_leaf_first},
-            });
-            let _ = writeln!(out, "{v}");
-        }
-        Ok(Record::Fork(_)) => totals.fork += 1,
-        Ok(Record::Exit(_)) => totals.exit += 1,
-        Err(e) => {
-            totals.decode_errors += 1;
-            warn!("undecodable record skipped: {e}");
-        }
-    }
+/// The line tests and operators read at exit (`key=value` pairs).
+fn print_summary(t: &Totals, drops: &DropCounts, lines: u64) {
+    eprintln!(
+        "sensor stopped: events={} exec={} fork={} exit={} alerts={} lines={} drops={} \
+         exec_drops={} fork_drops={} exit_drops={} decode_errors={} enrichment_misses={}",
+        t.events(),
+        t.exec,
+        t.fork,
+        t.exit,
+        t.alerts,
+        lines,
+        drops.total(),
+        drops.exec,
+        drops.fork,
+        drops.exit,
+        t.decode_errors,
+        t.enrichment_misses,
+    );
 }

@@ -64,7 +64,7 @@ impl EntryType {
 /// children until they exec.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Image {
-    /// Basename of the executable, else `comm`.
+    /// See [`exec_name`].
     pub name: String,
     /// Absolute path when known.
     pub executable: Option<String>,
@@ -75,14 +75,34 @@ pub struct Image {
     pub args_truncated: bool,
 }
 
+/// The kernel's `comm` is the basename of the execve path cut to 15 bytes.
+const COMM_MAX: usize = 15;
+
+/// ECS `process.name` of an exec: the basename of the path passed to execve,
+/// as `ps` and the kernel's `comm` name it (busybox's `wget` applet is
+/// `wget`, not `busybox`); `comm` when the path has no basename.
+pub fn exec_name(filename: &str, comm: &str) -> String {
+    match basename(filename) {
+        "" => comm.to_string(),
+        b => b.to_string(),
+    }
+}
+
+/// `process.name` of a process found in /proc, which keeps only the cut
+/// `comm`: the untruncated basename of argv[0] or of the executable when
+/// `comm` is its prefix, else `comm` itself (e.g. renamed by prctl).
+fn proc_name(comm: &str, argv0: Option<&str>, executable: Option<&str>) -> String {
+    [argv0, executable]
+        .into_iter()
+        .flatten()
+        .map(basename)
+        .find(|b| *b == comm || (comm.len() == COMM_MAX && b.starts_with(comm)))
+        .unwrap_or(comm)
+        .to_string()
+}
+
 impl Image {
-    fn new(executable: Option<String>, comm: &str, args: Vec<String>, truncated: bool) -> Self {
-        let name = executable
-            .as_deref()
-            .map(basename)
-            .filter(|n| !n.is_empty())
-            .unwrap_or(comm)
-            .to_string();
+    fn new(name: String, executable: Option<String>, args: Vec<String>, truncated: bool) -> Self {
         Self {
             name,
             executable,
@@ -599,7 +619,7 @@ impl ProcessTable {
             self.stats.parent_misses += 1;
         }
         let image = parent.as_ref().map_or_else(
-            || Arc::new(Image::new(None, &c.comm, Vec::new(), false)),
+            || Arc::new(Image::new(c.comm.clone(), None, Vec::new(), false)),
             |p| p.info.image.clone(),
         );
         let mut info = self.ids_from_task(c, image);
@@ -632,8 +652,8 @@ impl ProcessTable {
             rec.filename.starts_with('/').then(|| rec.filename.clone())
         });
         let image = Arc::new(Image::new(
+            exec_name(&rec.filename, &t.comm),
             executable,
-            &t.comm,
             rec.args.clone(),
             rec.args_truncated,
         ));
@@ -691,7 +711,7 @@ impl ProcessTable {
             }
             out
         } else {
-            let image = Arc::new(Image::new(None, &t.comm, Vec::new(), false));
+            let image = Arc::new(Image::new(t.comm.clone(), None, Vec::new(), false));
             (Arc::new(self.ids_from_task(t, image)), None)
         };
         self.view(info, entry, Some(t.parent_start_boottime_ns))
@@ -805,7 +825,12 @@ impl ProcessTable {
             .and_then(|v| v.last().copied())
             .unwrap_or(stat.pid) as u32;
         let truncated = false;
-        let image = Image::new(executable, &stat.comm, args, truncated);
+        let name = proc_name(
+            &stat.comm,
+            args.first().map(String::as_str),
+            executable.as_deref(),
+        );
+        let image = Image::new(name, executable, args, truncated);
         let image = image.capped(self.cfg.stored_args_bytes).unwrap_or(image);
         Some(ProcessInfo {
             pid: stat.pid as u32,
@@ -1403,6 +1428,35 @@ mod tests {
         let session = v.session_leader.unwrap();
         assert_eq!(session.pid, pid);
         assert_eq!(session.info.unwrap().entity_id, seeded.entity_id);
+    }
+
+    #[test]
+    fn exec_name_is_the_basename_of_the_invoked_path_not_of_the_symlink_target() {
+        // busybox applets are symlinks to /bin/busybox.
+        assert_eq!(exec_name("/bin/wget", "wget"), "wget");
+        assert_eq!(exec_name("sh", "sh"), "sh");
+        assert_eq!(
+            exec_name("/opt/a-very-long-program-name", "a-very-long-pro"),
+            "a-very-long-program-name"
+        );
+        assert_eq!(exec_name("", "kworker"), "kworker");
+    }
+
+    #[test]
+    fn proc_name_recovers_the_untruncated_name_behind_a_cut_comm() {
+        let long = "a-very-long-program-name";
+        let cut = &long[..COMM_MAX];
+        assert_eq!(proc_name(cut, Some(&format!("/opt/{long}")), None), long);
+        assert_eq!(proc_name(cut, None, Some(&format!("/opt/{long}"))), long);
+        assert_eq!(
+            proc_name("wget", Some("wget"), Some("/bin/busybox")),
+            "wget"
+        );
+        // comm renamed by prctl: argv and exe say nothing about it.
+        assert_eq!(
+            proc_name("tmux: server", Some("tmux"), Some("/usr/bin/tmux")),
+            "tmux: server"
+        );
     }
 
     #[test]

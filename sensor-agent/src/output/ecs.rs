@@ -248,7 +248,6 @@ impl EcsBuilder {
                 "dataset": EVENT_DATASET,
                 "module": EVENT_MODULE,
                 "id": event_id,
-                "ingested": null,
             }),
         );
         doc.insert("process".into(), Value::Object(process));

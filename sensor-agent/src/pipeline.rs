@@ -1,0 +1,522 @@
+//! One ring-buffer record in, its NDJSON lines out:
+//! decode → enrich (process tree, container, host) → detect → output.
+//!
+//! Kept free of the kernel and of tokio's I/O so it is unit-tested with
+//! hand-built records; `run` feeds it from the ring buffer.
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tracing::warn;
+
+use crate::{
+    cli::EventSelect,
+    decode::{self, Record},
+    detect::Detector,
+    enrich::{
+        container::{CgroupResolver, ContainerRef, container_id_from_proc_cgroup},
+        host::BootClock,
+        metadata::{MetadataCache, container_context},
+        proctable::{ProcessTable, ProcessView},
+    },
+    metrics::Metrics,
+    output::{
+        ecs::{ContainerContext, EcsBuilder},
+        ndjson::{NdjsonWriter, OutputError},
+    },
+};
+
+/// Counters for the exit summary (and, as deltas, the metrics endpoint).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+    pub decode_errors: u64,
+    pub alerts: u64,
+    /// Container events written before their runtime metadata was known.
+    pub enrichment_misses: u64,
+}
+
+impl Totals {
+    pub fn events(&self) -> u64 {
+        self.exec + self.fork + self.exit
+    }
+}
+
+/// Which documents go to the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub exec: bool,
+    pub fork: bool,
+    pub exit: bool,
+    /// Write alerts only, no events.
+    pub alerts_only: bool,
+}
+
+impl Selection {
+    pub fn new(kinds: &[EventSelect], alerts_only: bool) -> Self {
+        Self {
+            exec: kinds.contains(&EventSelect::Exec),
+            fork: kinds.contains(&EventSelect::Fork),
+            exit: kinds.contains(&EventSelect::Exit),
+            alerts_only,
+        }
+    }
+
+    fn writes(&self, action: &str) -> bool {
+        !self.alerts_only
+            && match action {
+                "exec" => self.exec,
+                "fork" => self.fork,
+                _ => self.exit,
+            }
+    }
+}
+
+impl Default for Selection {
+    fn default() -> Self {
+        Self::new(
+            &[EventSelect::Exec, EventSelect::Fork, EventSelect::Exit],
+            false,
+        )
+    }
+}
+
+/// Containers seen recently, so fork and exit events (which carry no cgroup)
+/// get the same context as their exec.
+const KNOWN_CONTAINERS: usize = 4096;
+
+pub struct Pipeline {
+    table: ProcessTable,
+    cgroups: CgroupResolver,
+    containers: HashMap<Arc<str>, ContainerRef>,
+    metadata: Option<Arc<MetadataCache>>,
+    ecs: EcsBuilder,
+    detector: Option<Detector>,
+    select: Selection,
+    metrics: Arc<Metrics>,
+    totals: Totals,
+    published: Totals,
+}
+
+impl Pipeline {
+    pub fn new(
+        table: ProcessTable,
+        cgroups: CgroupResolver,
+        metadata: Option<Arc<MetadataCache>>,
+        ecs: EcsBuilder,
+        detector: Option<Detector>,
+        select: Selection,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            table,
+            cgroups,
+            containers: HashMap::new(),
+            metadata,
+            ecs,
+            detector,
+            select,
+            metrics,
+            totals: Totals::default(),
+            published: Totals::default(),
+        }
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    pub fn table(&self) -> &ProcessTable {
+        &self.table
+    }
+
+    /// Loads the processes already running, with their container ids.
+    pub fn seed_from_proc(&mut self) -> usize {
+        self.table
+            .seed_from_proc(&|cg| container_id_from_proc_cgroup(cg).map(|c| c.id))
+    }
+
+    /// Periodic upkeep: re-measure the boot→wall clock (NTP steps), drop
+    /// table entries whose exit was lost.
+    pub fn maintain(&mut self, clock: BootClock) -> usize {
+        self.ecs.set_clock(clock);
+        self.table.prune()
+    }
+
+    /// Decodes one record and writes its event and alert lines. A record
+    /// that does not decode is counted and skipped; only output errors stop.
+    pub fn handle<W: Write>(
+        &mut self,
+        bytes: &[u8],
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        let (doc, action) = match decode::decode(bytes) {
+            Ok(Record::Exec(rec)) => {
+                self.totals.exec += 1;
+                let container = self
+                    .cgroups
+                    .resolve(rec.cgroup_id, &rec.cgroup_leaf_first)
+                    .cloned();
+                let view = self
+                    .table
+                    .on_exec(&rec, container.as_ref().map(|c| c.id.clone()));
+                if let Some(c) = &container {
+                    self.remember(&view, c);
+                }
+                let ctx = container.as_ref().map(|c| self.context(c));
+                (self.ecs.exec(&rec, &view, ctx.as_ref()), "exec")
+            }
+            Ok(Record::Fork(rec)) => {
+                self.totals.fork += 1;
+                // Kernel threads are not tracked and not reported.
+                let Some(view) = self.table.on_fork(&rec) else {
+                    return Ok(());
+                };
+                let ctx = self.context_of(&view);
+                (self.ecs.fork(&rec, &view, ctx.as_ref()), "fork")
+            }
+            Ok(Record::Exit(rec)) => {
+                self.totals.exit += 1;
+                let view = self.table.on_exit(&rec);
+                let ctx = self.context_of(&view);
+                (self.ecs.end(&rec, &view, ctx.as_ref()), "end")
+            }
+            Err(e) => {
+                self.totals.decode_errors += 1;
+                warn!("undecodable ring-buffer record skipped: {e}");
+                return Ok(());
+            }
+        };
+        let alerts = self.evaluate(&doc);
+        if self.select.writes(action) {
+            out.write(&doc)?;
+        }
+        for alert in &alerts {
+            out.write(alert)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, doc: &Value) -> Vec<Value> {
+        let Some(detector) = &self.detector else {
+            return Vec::new();
+        };
+        let started = Instant::now();
+        let alerts = detector.evaluate(doc);
+        self.metrics
+            .rule_eval_seconds
+            .observe(started.elapsed().as_secs_f64());
+        for a in &alerts {
+            self.totals.alerts += 1;
+            self.metrics.alert(a["rule"]["name"].as_str().unwrap_or(""));
+        }
+        alerts
+    }
+
+    fn remember(&mut self, view: &ProcessView, c: &ContainerRef) {
+        let Some(id) = &view.process.container_id else {
+            return;
+        };
+        if self.containers.contains_key(id) {
+            return;
+        }
+        if self.containers.len() >= KNOWN_CONTAINERS {
+            self.containers.clear();
+        }
+        self.containers.insert(id.clone(), c.clone());
+    }
+
+    fn context(&mut self, c: &ContainerRef) -> ContainerContext {
+        match &self.metadata {
+            Some(m) => {
+                let ctx = m.context(c);
+                if ctx.name.is_none() {
+                    self.totals.enrichment_misses += 1;
+                }
+                ctx
+            }
+            None => container_context(c, None),
+        }
+    }
+
+    /// The context of a fork/exit, from the container its process is in.
+    fn context_of(&mut self, view: &ProcessView) -> Option<ContainerContext> {
+        let id = view.process.container_id.as_ref()?;
+        let c = self.containers.get(id)?.clone();
+        Some(self.context(&c))
+    }
+
+    /// Adds what changed since the last call to the metrics counters.
+    pub fn publish_metrics(&mut self, kernel_drops: u64) {
+        let m = &self.metrics;
+        let (now, was) = (self.totals, self.published);
+        for (action, n) in [
+            ("exec", now.exec - was.exec),
+            ("fork", now.fork - was.fork),
+            ("end", now.exit - was.exit),
+        ] {
+            if n > 0 {
+                m.events_by(action, n);
+            }
+        }
+        m.decode_errors
+            .inc_by(now.decode_errors - was.decode_errors);
+        m.enrichment_misses
+            .inc_by(now.enrichment_misses - was.enrichment_misses);
+        let reported = m.ringbuf_drops.get();
+        if kernel_drops > reported {
+            m.ringbuf_drops.inc_by(kernel_drops - reported);
+        }
+        m.process_table_size.set(self.table.len() as i64);
+        m.beat();
+        self.published = now;
+    }
+}
+
+/// How often `run` does [`Pipeline::maintain`].
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use sensor_common::{
+        CGROUP_DEPTH, EXEC_FD0_CHR, EXEC_FD2_CHR, EventKind, ExecHeader, ForkEvent, TaskIds,
+    };
+    use sensor_rules::loader::{FileOutcome, load_str};
+    use serde_json::json;
+
+    use super::*;
+    use crate::enrich::{
+        host::{HostInfo, Uname},
+        proctable::TableConfig,
+    };
+
+    const POD_ID: &str = "2f1b3d4c5a6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7a8";
+
+    fn pipeline(detector: Option<Detector>, select: Selection) -> Pipeline {
+        let host = HostInfo::from_parts(
+            Uname {
+                nodename: "node".into(),
+                release: "6.18".into(),
+                machine: "x86_64".into(),
+            },
+            None,
+            &Default::default(),
+        );
+        let table = ProcessTable::new(TableConfig {
+            proc_root: PathBuf::from("/nonexistent"),
+            read_cwd: false,
+            clock_ticks_per_sec: 100,
+            ..TableConfig::default()
+        });
+        Pipeline::new(
+            table,
+            CgroupResolver::default(),
+            None,
+            EcsBuilder::new(&host, BootClock::from_offset_ns(0)),
+            detector,
+            select,
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    fn ids(pid: u32, ppid: u32) -> TaskIds {
+        // SAFETY: TaskIds is an integer-only #[repr(C)] ABI struct.
+        let mut t: TaskIds = unsafe { std::mem::zeroed() };
+        t.pid = pid;
+        t.tgid = pid;
+        t.ppid = ppid;
+        t.sid = ppid;
+        t.pgid = pid;
+        t.ns_tgid = pid;
+        t.start_boottime_ns = u64::from(pid) * 10_000_000;
+        t.ktime_ns = u64::from(pid) * 10_000_000 + 1;
+        t.comm[..2].copy_from_slice(b"sh");
+        t
+    }
+
+    fn as_bytes<T: Copy>(v: &T) -> Vec<u8> {
+        // SAFETY: reading the bytes of a plain #[repr(C)] value.
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+    }
+
+    /// An exec record as the kernel writes it: header, argv, filename, no
+    /// exe walk; `cgroup` leaf first; a pts tty on fd 0 and 2 if `tty`.
+    fn exec_record(pid: u32, args: &[&str], cgroup: &[&str], tty: bool) -> Vec<u8> {
+        // SAFETY: as above.
+        let mut h: ExecHeader = unsafe { std::mem::zeroed() };
+        h.kind = EventKind::Exec as u32;
+        h.ids = ids(pid, 1);
+        let mut argv = Vec::new();
+        for a in args {
+            argv.extend_from_slice(a.as_bytes());
+            argv.push(0);
+        }
+        let filename = format!("/usr/bin/{}\0", args[0]);
+        h.args_len = argv.len() as u32;
+        h.args_size = argv.len() as u32;
+        h.filename_len = filename.len() as u32;
+        if tty {
+            h.tty_major = 136;
+            h.tty_minor = 3;
+            h.tty_name[..4].copy_from_slice(b"pts3");
+            h.flags |= EXEC_FD0_CHR | EXEC_FD2_CHR;
+            h.fd0_rdev = (136 << 20) | 3;
+            h.fd2_rdev = (136 << 20) | 3;
+        }
+        for (slot, name) in h.cgroup_names.iter_mut().zip(cgroup).take(CGROUP_DEPTH) {
+            slot[..name.len()].copy_from_slice(name.as_bytes());
+        }
+        let mut bytes = as_bytes(&h);
+        bytes.extend_from_slice(&argv);
+        bytes.extend_from_slice(filename.as_bytes());
+        bytes
+    }
+
+    fn lines(p: &mut Pipeline, records: &[Vec<u8>]) -> Vec<Value> {
+        let mut out = NdjsonWriter::new(Vec::new());
+        for r in records {
+            p.handle(r, &mut out).unwrap();
+        }
+        out.flush().unwrap();
+        String::from_utf8(out.get_ref().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn curl_rule() -> Detector {
+        let text = "[rule]\nname = \"curl in container\"\nrule_id = \"r1\"\nrisk_score = 47\n\
+                    severity = \"medium\"\ntype = \"eql\"\nquery = '''process where \
+                    event.action == \"exec\" and process.name == \"curl\" and \
+                    process.interactive == true and container.id like \"*\"'''\n";
+        let FileOutcome::Loaded(rule) = load_str(text, std::path::Path::new("curl.toml")) else {
+            panic!("test rule did not load");
+        };
+        Detector::from_ruleset(sensor_rules::RuleSet::from_rules(vec![*rule]))
+    }
+
+    #[test]
+    fn exec_record_becomes_one_ecs_exec_line_with_container_context() {
+        let mut p = pipeline(None, Selection::default());
+        let cg = [format!("libpod-{POD_ID}"), "libpod_parent".to_string()];
+        let cg: Vec<&str> = cg.iter().map(String::as_str).collect();
+        let out = lines(&mut p, &[exec_record(100, &["curl", "-k"], &cg, true)]);
+        assert_eq!(out.len(), 1);
+        let v = &out[0];
+        assert_eq!(v["event"]["action"], "exec");
+        assert_eq!(v["process"]["args"], json!(["curl", "-k"]));
+        assert_eq!(v["process"]["interactive"], true);
+        assert_eq!(v["container"]["id"], POD_ID);
+        assert_eq!(v["container"]["runtime"], "podman");
+        assert_eq!(p.totals().exec, 1);
+    }
+
+    #[test]
+    fn matching_exec_writes_the_event_then_its_alert() {
+        let mut p = pipeline(Some(curl_rule()), Selection::default());
+        let cg = [format!("libpod-{POD_ID}")];
+        let out = lines(
+            &mut p,
+            &[
+                exec_record(100, &["curl", "x"], &[&cg[0]], true),
+                exec_record(101, &["curl", "x"], &[&cg[0]], false),
+                exec_record(102, &["curl", "x"], &[], true),
+            ],
+        );
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|v| v["event"]["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["event", "alert", "event", "event"]);
+        assert_eq!(out[1]["rule"]["id"], "r1");
+        assert_eq!(out[1]["process"]["pid"], 100);
+        assert_eq!(p.totals().alerts, 1);
+    }
+
+    #[test]
+    fn alerts_only_writes_no_events() {
+        let mut p = pipeline(
+            Some(curl_rule()),
+            Selection::new(&[EventSelect::Exec], true),
+        );
+        let cg = [format!("libpod-{POD_ID}")];
+        let out = lines(
+            &mut p,
+            &[
+                exec_record(100, &["curl", "x"], &[&cg[0]], true),
+                exec_record(101, &["ls"], &[&cg[0]], true),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["event"]["kind"], "alert");
+    }
+
+    #[test]
+    fn fork_of_a_container_process_carries_its_container() {
+        let mut p = pipeline(None, Selection::default());
+        let cg = [format!("libpod-{POD_ID}")];
+        let mut fork: ForkEvent = unsafe { std::mem::zeroed() };
+        fork.kind = EventKind::Fork as u32;
+        fork.child = ids(200, 100);
+        fork.child.parent_start_boottime_ns = 100 * 10_000_000;
+        let out = lines(
+            &mut p,
+            &[exec_record(100, &["sh"], &[&cg[0]], false), as_bytes(&fork)],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1]["event"]["action"], "fork");
+        assert_eq!(out[1]["process"]["parent"]["pid"], 100);
+        assert_eq!(out[1]["container"]["id"], POD_ID);
+        assert_eq!(out[1]["container"]["runtime"], "podman");
+    }
+
+    #[test]
+    fn undecodable_record_is_counted_and_the_next_one_still_written() {
+        let mut p = pipeline(None, Selection::default());
+        let out = lines(
+            &mut p,
+            &[
+                vec![9, 0, 0, 0],
+                vec![1],
+                exec_record(5, &["ls"], &[], false),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(p.totals().decode_errors, 2);
+    }
+
+    #[test]
+    fn deselected_kinds_are_tracked_but_not_written() {
+        let mut p = pipeline(None, Selection::new(&[EventSelect::Fork], false));
+        let out = lines(&mut p, &[exec_record(7, &["ls"], &[], false)]);
+        assert!(out.is_empty());
+        assert_eq!(p.table().get(7).unwrap().image.name, "ls");
+    }
+
+    #[test]
+    fn metrics_receive_counter_deltas() {
+        let m = Arc::new(Metrics::new());
+        let mut p = pipeline(None, Selection::default());
+        p.metrics = m.clone();
+        lines(&mut p, &[exec_record(7, &["ls"], &[], false)]);
+        p.publish_metrics(3);
+        p.publish_metrics(3);
+        let text = m.render();
+        assert!(
+            text.contains("sensor_events_total{action=\"exec\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("sensor_ringbuf_drops_total 3"), "{text}");
+        assert!(text.contains("sensor_process_table_size 1"), "{text}");
+    }
+}
