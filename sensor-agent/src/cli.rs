@@ -54,8 +54,11 @@ pub struct RunArgs {
     pub max_args_bytes: u32,
 
     /// Kernel ring buffer size in MiB (a power of two). Larger absorbs
-    /// longer bursts before events are dropped (drops are always counted).
-    #[arg(long, default_value_t = 16, value_parser = parse_ring_mib)]
+    /// longer stalls of the agent before events are dropped (drops are
+    /// always counted); 8 MiB holds about 8 000 execs, several seconds of a
+    /// busy node. It shows twice in the agent's RSS (the kernel maps the
+    /// data area twice).
+    #[arg(long, default_value_t = 8, value_parser = parse_ring_mib)]
     pub ring_buffer_mib: u32,
 
     /// Which event kinds to write. Rules see every kind, written or not.
@@ -87,6 +90,11 @@ pub struct RunArgs {
     /// on this address (off by default), e.g. 127.0.0.1:9090.
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// Account the kernel time of each hook (BPF_ENABLE_STATS) and report
+    /// it per run in the exit summary; costs two clock reads per hook run.
+    #[arg(long)]
+    pub bpf_stats: bool,
 
     /// Seconds between drop reports on stderr (reported only when drops grew).
     #[arg(long, default_value_t = 10)]

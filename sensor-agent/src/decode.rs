@@ -2,6 +2,8 @@
 //! records. Nothing here touches the kernel, so it is unit-tested with
 //! hand-built byte buffers.
 
+pub mod encode;
+
 use sensor_common::{
     CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_EXE_TRUNCATED, EXEC_FD0_CHR,
     EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader, ExitEvent, ForkEvent, TaskIds,
@@ -266,6 +268,31 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         cgroup_id: h.cgroup_id,
         cgroup_leaf_first,
     })
+}
+
+/// Record builders for the unit tests of the stages after decode.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{ExecRecord, TaskInfo};
+
+    /// An exec of `exe` with `args` as the kernel reports it for a host
+    /// process: executable path resolved, no tty, root cgroup.
+    pub fn exec(task: TaskInfo, exe: &str, args: &[&str]) -> ExecRecord {
+        ExecRecord {
+            task,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            args_truncated: false,
+            args_original_bytes: args.iter().map(|a| a.len() as u32 + 1).sum(),
+            args_read_failed: false,
+            filename: exe.into(),
+            filename_truncated: false,
+            exe_path: Some(exe.into()),
+            tty: None,
+            interactive: false,
+            cgroup_id: 0,
+            cgroup_leaf_first: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -44,8 +44,10 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
     let mut stdout = std::io::stdout().lock();
     match command {
         Command::Run(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            // One thread runs the event loop and the metadata look-ups'
+            // async I/O; a multi-threaded scheduler would only add wake-ups
+            // between threads to the hot path.
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             rt.block_on(run::run(args))?;

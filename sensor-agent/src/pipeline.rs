@@ -287,16 +287,16 @@ pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 mod tests {
     use std::path::PathBuf;
 
-    use sensor_common::{
-        CGROUP_DEPTH, EXEC_FD0_CHR, EXEC_FD2_CHR, EventKind, ExecHeader, ForkEvent, TaskIds,
-    };
     use sensor_rules::loader::{FileOutcome, load_str};
     use serde_json::json;
 
     use super::*;
-    use crate::enrich::{
-        host::{HostInfo, Uname},
-        proctable::TableConfig,
+    use crate::{
+        decode::encode::{self, Exec},
+        enrich::{
+            host::{HostInfo, Uname},
+            proctable::TableConfig,
+        },
     };
 
     const POD_ID: &str = "2f1b3d4c5a6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7a8";
@@ -328,57 +328,12 @@ mod tests {
         )
     }
 
-    fn ids(pid: u32, ppid: u32) -> TaskIds {
-        // SAFETY: TaskIds is an integer-only #[repr(C)] ABI struct.
-        let mut t: TaskIds = unsafe { std::mem::zeroed() };
-        t.pid = pid;
-        t.tgid = pid;
-        t.ppid = ppid;
-        t.sid = ppid;
-        t.pgid = pid;
-        t.ns_tgid = pid;
-        t.start_boottime_ns = u64::from(pid) * 10_000_000;
-        t.ktime_ns = u64::from(pid) * 10_000_000 + 1;
-        t.comm[..2].copy_from_slice(b"sh");
-        t
-    }
-
-    fn as_bytes<T: Copy>(v: &T) -> Vec<u8> {
-        // SAFETY: reading the bytes of a plain #[repr(C)] value.
-        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
-    }
-
-    /// An exec record as the kernel writes it: header, argv, filename, no
-    /// exe walk; `cgroup` leaf first; a pts tty on fd 0 and 2 if `tty`.
     fn exec_record(pid: u32, args: &[&str], cgroup: &[&str], tty: bool) -> Vec<u8> {
-        // SAFETY: as above.
-        let mut h: ExecHeader = unsafe { std::mem::zeroed() };
-        h.kind = EventKind::Exec as u32;
-        h.ids = ids(pid, 1);
-        let mut argv = Vec::new();
-        for a in args {
-            argv.extend_from_slice(a.as_bytes());
-            argv.push(0);
-        }
-        let filename = format!("/usr/bin/{}\0", args[0]);
-        h.args_len = argv.len() as u32;
-        h.args_size = argv.len() as u32;
-        h.filename_len = filename.len() as u32;
-        if tty {
-            h.tty_major = 136;
-            h.tty_minor = 3;
-            h.tty_name[..4].copy_from_slice(b"pts3");
-            h.flags |= EXEC_FD0_CHR | EXEC_FD2_CHR;
-            h.fd0_rdev = (136 << 20) | 3;
-            h.fd2_rdev = (136 << 20) | 3;
-        }
-        for (slot, name) in h.cgroup_names.iter_mut().zip(cgroup).take(CGROUP_DEPTH) {
-            slot[..name.len()].copy_from_slice(name.as_bytes());
-        }
-        let mut bytes = as_bytes(&h);
-        bytes.extend_from_slice(&argv);
-        bytes.extend_from_slice(filename.as_bytes());
-        bytes
+        let filename = format!("/usr/bin/{}", args[0]);
+        let mut e = Exec::new(encode::task(pid, 1, args[0]), &filename, args);
+        e.cgroup = cgroup;
+        e.pts = tty.then_some(3);
+        e.record()
     }
 
     fn lines(p: &mut Pipeline, records: &[Vec<u8>]) -> Vec<Value> {
@@ -405,12 +360,23 @@ mod tests {
         Detector::from_ruleset(sensor_rules::RuleSet::from_rules(vec![*rule]))
     }
 
+    fn libpod() -> String {
+        format!("libpod-{POD_ID}")
+    }
+
     #[test]
     fn exec_record_becomes_one_ecs_exec_line_with_container_context() {
         let mut p = pipeline(None, Selection::default());
-        let cg = [format!("libpod-{POD_ID}"), "libpod_parent".to_string()];
-        let cg: Vec<&str> = cg.iter().map(String::as_str).collect();
-        let out = lines(&mut p, &[exec_record(100, &["curl", "-k"], &cg, true)]);
+        let cg = libpod();
+        let out = lines(
+            &mut p,
+            &[exec_record(
+                100,
+                &["curl", "-k"],
+                &[&cg, "libpod_parent"],
+                true,
+            )],
+        );
         assert_eq!(out.len(), 1);
         let v = &out[0];
         assert_eq!(v["event"]["action"], "exec");
@@ -424,12 +390,12 @@ mod tests {
     #[test]
     fn matching_exec_writes_the_event_then_its_alert() {
         let mut p = pipeline(Some(curl_rule()), Selection::default());
-        let cg = [format!("libpod-{POD_ID}")];
+        let cg = libpod();
         let out = lines(
             &mut p,
             &[
-                exec_record(100, &["curl", "x"], &[&cg[0]], true),
-                exec_record(101, &["curl", "x"], &[&cg[0]], false),
+                exec_record(100, &["curl", "x"], &[&cg], true),
+                exec_record(101, &["curl", "x"], &[&cg], false),
                 exec_record(102, &["curl", "x"], &[], true),
             ],
         );
@@ -449,12 +415,12 @@ mod tests {
             Some(curl_rule()),
             Selection::new(&[EventSelect::Exec], true),
         );
-        let cg = [format!("libpod-{POD_ID}")];
+        let cg = libpod();
         let out = lines(
             &mut p,
             &[
-                exec_record(100, &["curl", "x"], &[&cg[0]], true),
-                exec_record(101, &["ls"], &[&cg[0]], true),
+                exec_record(100, &["curl", "x"], &[&cg], true),
+                exec_record(101, &["ls"], &[&cg], true),
             ],
         );
         assert_eq!(out.len(), 1);
@@ -462,22 +428,27 @@ mod tests {
     }
 
     #[test]
-    fn fork_of_a_container_process_carries_its_container() {
+    fn fork_and_exit_of_a_container_process_carry_its_container() {
         let mut p = pipeline(None, Selection::default());
-        let cg = [format!("libpod-{POD_ID}")];
-        let mut fork: ForkEvent = unsafe { std::mem::zeroed() };
-        fork.kind = EventKind::Fork as u32;
-        fork.child = ids(200, 100);
-        fork.child.parent_start_boottime_ns = 100 * 10_000_000;
+        let cg = libpod();
+        let child = encode::task(200, 100, "sh");
         let out = lines(
             &mut p,
-            &[exec_record(100, &["sh"], &[&cg[0]], false), as_bytes(&fork)],
+            &[
+                exec_record(100, &["sh"], &[&cg], false),
+                encode::fork(child),
+                encode::exit(child, 3 << 8),
+            ],
         );
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 3);
         assert_eq!(out[1]["event"]["action"], "fork");
         assert_eq!(out[1]["process"]["parent"]["pid"], 100);
-        assert_eq!(out[1]["container"]["id"], POD_ID);
-        assert_eq!(out[1]["container"]["runtime"], "podman");
+        assert_eq!(out[2]["event"]["action"], "end");
+        assert_eq!(out[2]["process"]["exit_code"], 3);
+        for v in &out[1..] {
+            assert_eq!(v["container"]["id"], POD_ID);
+            assert_eq!(v["container"]["runtime"], "podman");
+        }
     }
 
     #[test]

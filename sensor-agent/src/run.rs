@@ -1,21 +1,19 @@
 //! `sensor-agent run`: the live loop around the [`Pipeline`].
 //!
-//! One task drains the ring buffer and pushes every record through the
-//! pipeline in order, so events and their alerts leave in kernel order with
-//! no queue between stages to overflow. Timers flush output, report drops
-//! and publish metrics; SIGINT/SIGTERM detach and print a summary.
+//! One task drains the ring buffer (see `capture::reader` for when) and
+//! pushes every record through the pipeline in order, so events and their alerts leave in kernel
+//! order with no queue between stages to overflow; output is flushed after
+//! each drain. Timers report drops and publish metrics; SIGINT/SIGTERM
+//! detach and print a summary.
 
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use tokio::{
-    io::{Interest, unix::AsyncFd},
-    signal::unix::{SignalKind, signal},
-};
+use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 use crate::{
-    capture::{CaptureOptions, DropCounts, Sensor, cgroup::CgroupHierarchy},
+    capture::{CaptureOptions, DropCounts, Sensor, cgroup::CgroupHierarchy, reader::RingReader},
     cli::RunArgs,
     detect::Detector,
     enrich::{
@@ -35,8 +33,6 @@ use crate::{
 /// Records handled before the loop flushes and checks signals and timers,
 /// so a sustained storm cannot starve them.
 const BATCH: usize = 4096;
-/// How often buffered lines are flushed when the ring is quiet.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
     let cgroup = match args.cgroup_hierarchy.as_str() {
@@ -91,6 +87,16 @@ fn pipeline(args: &RunArgs, sensor: &Sensor, metrics: Arc<Metrics>) -> anyhow::R
     Ok(p)
 }
 
+/// Start-up parses the kernel's BTF (tens of MiB, freed right after); hand
+/// those pages back now, so the resident size is the steady state's.
+fn release_startup_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = capture_options(&args)?;
     if let Some(dir) = &args.rules
@@ -105,18 +111,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.metrics_addr {
         metrics::serve(addr, metrics.clone())?;
     }
+    let _stats = args
+        .bpf_stats
+        .then(crate::capture::enable_program_stats)
+        .transpose()?;
     let mut sensor = Sensor::load(&opts)?;
     let mut pipeline = pipeline(&args, &sensor, metrics.clone())?;
+    release_startup_memory();
     let ring = sensor.take_ring()?;
-    // SAFETY: the RingBuf owns its map fd and keeps it open for as long as
-    // the AsyncFd (which owns the RingBuf) lives.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .context("cannot poll the ring buffer")?;
+    let mut reader = RingReader::new(ring, sensor.take_reader_state()?)?;
     let mut out = NdjsonWriter::stdout().context("cannot write to stdout")?;
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
-    let mut flush = tokio::time::interval(FLUSH_INTERVAL);
     let mut report = tokio::time::interval(Duration::from_secs(args.drop_report_secs.max(1)));
     let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);
     maintain.tick().await;
@@ -130,37 +137,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
     let result: Result<(), OutputError> = loop {
         tokio::select! {
-            guard = ring.readable_mut() => {
-                let mut guard = guard?;
-                let rb = guard.get_inner_mut();
-                let mut handled = 0;
-                let mut failed = None;
-                while handled < BATCH {
-                    let Some(item) = rb.next() else { break };
-                    handled += 1;
-                    if let Err(e) = pipeline.handle(&item, &mut out) {
-                        failed = Some(e);
-                        break;
+            ready = reader.ready() => {
+                if let Err(e) = ready {
+                    error!("cannot wait on the ring buffer: {e}");
+                    break Ok(());
+                }
+                match reader.drain(BATCH, |rec| pipeline.handle(rec, &mut out)) {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        if let Err(e) = out.flush() {
+                            break Err(e);
+                        }
                     }
-                }
-                // A full batch may leave records behind: stay ready.
-                if handled < BATCH {
-                    guard.clear_ready();
-                }
-                if let Some(e) = failed {
-                    break Err(e);
-                }
-                if let Err(e) = out.flush() {
-                    break Err(e);
+                    Err(e) => break Err(e),
                 }
             }
             _ = sigterm.recv() => break Ok(()),
             _ = sigint.recv() => break Ok(()),
-            _ = flush.tick() => {
-                if let Err(e) = out.flush_if_due() {
-                    break Err(e);
-                }
-            }
             _ = report.tick() => {
                 let drops = match sensor.drops() {
                     Ok(d) => d,
@@ -197,17 +190,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     // Whatever the kernel wrote before the signal still counts.
     if result.is_ok() {
-        let rb = ring.get_mut();
-        while let Some(item) = rb.next() {
-            if pipeline.handle(&item, &mut out).is_err() {
-                break;
-            }
-        }
+        let _ = reader.drain_all(|rec| pipeline.handle(rec, &mut out));
     }
     let flushed = out.flush();
     let drops = sensor.drops()?;
     pipeline.publish_metrics(drops.total());
     print_summary(&pipeline.totals(), &drops, out.lines());
+    if args.bpf_stats {
+        for s in sensor.program_stats() {
+            eprintln!(
+                "kernel program {}: runs={} time_ns={} ns_per_run={}",
+                s.hook,
+                s.runs,
+                s.run_time.as_nanos(),
+                s.run_time.as_nanos() / u128::from(s.runs.max(1))
+            );
+        }
+    }
     drop(sensor);
     match (result, flushed) {
         (Err(OutputError::ReaderGone), _) | (Ok(()), Err(OutputError::ReaderGone)) => {

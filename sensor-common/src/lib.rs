@@ -264,6 +264,10 @@ pub const DROPS_MAP: &str = "DROPS";
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Name of the config global.
 pub const CONFIG_GLOBAL: &str = "SENSOR_CONFIG";
+/// The one-entry array in which the agent says whether it sleeps.
+pub const READER_MAP: &str = "READER";
+/// `READER[0]` while the agent waits for a wake-up instead of polling.
+pub const READER_ASLEEP: u32 = 1;
 
 /// Index of each counter in the per-CPU `DROPS` array.
 pub const DROP_EXEC: u32 = 0;

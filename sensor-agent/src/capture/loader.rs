@@ -4,12 +4,13 @@
 use anyhow::{Context, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, RawTracePoint},
 };
 use sensor_common::{
     CGROUP_V2_DEFAULT, CONFIG_GLOBAL, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
-    DROP_SCRATCH, DROPS_MAP, EVENTS_MAP, KernelOffsets, MAX_ARGS_BYTES, SensorConfig,
+    DROP_SCRATCH, DROPS_MAP, EVENTS_MAP, KernelOffsets, MAX_ARGS_BYTES, READER_ASLEEP, READER_MAP,
+    SensorConfig,
 };
 use tracing::{info, warn};
 
@@ -38,7 +39,7 @@ impl Default for CaptureOptions {
     fn default() -> Self {
         Self {
             max_args_bytes: MAX_ARGS_BYTES as u32,
-            ring_bytes: 16 << 20,
+            ring_bytes: 8 << 20,
             cgroup: None,
             force_raw_tp: false,
         }
@@ -65,6 +66,35 @@ impl DropCounts {
     pub fn total(&self) -> u64 {
         self.exec + self.fork + self.exit + self.scratch
     }
+}
+
+/// Tells the kernel programs whether the agent sleeps until woken (they
+/// then wake it) or polls the ring on its own timer (they do not).
+pub struct ReaderState(Array<MapData, u32>);
+
+impl ReaderState {
+    pub fn set_asleep(&mut self, asleep: bool) -> anyhow::Result<()> {
+        let v = if asleep { READER_ASLEEP } else { 0 };
+        self.0
+            .set(0, v, 0)
+            .context("cannot update the reader-state map")
+    }
+}
+
+/// Kernel-side cost of one hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub hook: &'static str,
+    pub run_time: std::time::Duration,
+    pub runs: u64,
+}
+
+/// Turns on the kernel's per-program run-time accounting (BPF_ENABLE_STATS)
+/// for as long as the returned fd lives. It costs two clock reads per
+/// program run, so it is opt-in.
+pub fn enable_program_stats() -> anyhow::Result<std::os::fd::OwnedFd> {
+    aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .map_err(|e| anyhow!("cannot enable BPF run-time statistics: {e}"))
 }
 
 /// The loaded, attached programs. Dropping it detaches everything.
@@ -154,6 +184,37 @@ impl Sensor {
             .take_map(EVENTS_MAP)
             .ok_or_else(|| anyhow!("ring buffer already taken"))?;
         Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Takes the reader-state flag out (once).
+    pub fn take_reader_state(&mut self) -> anyhow::Result<ReaderState> {
+        let map = self
+            .ebpf
+            .take_map(READER_MAP)
+            .ok_or_else(|| anyhow!("no {READER_MAP} map (or already taken)"))?;
+        Ok(ReaderState(Array::try_from(map)?))
+    }
+
+    /// Time the kernel spent in each attached program and how often it ran
+    /// (zero unless [`enable_program_stats`] is in force).
+    pub fn program_stats(&self) -> Vec<ProgramStats> {
+        HOOKS
+            .iter()
+            .zip(&self.modes)
+            .filter_map(|(&(hook, btf_prog, raw_prog), &(_, mode))| {
+                let name = if mode == AttachMode::TpBtf {
+                    btf_prog
+                } else {
+                    raw_prog
+                };
+                let info = self.ebpf.program(name)?.info().ok()?;
+                Some(ProgramStats {
+                    hook,
+                    run_time: info.run_time(),
+                    runs: info.run_count(),
+                })
+            })
+            .collect()
     }
 
     /// Sums the per-CPU drop counters.

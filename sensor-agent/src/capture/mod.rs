@@ -5,8 +5,11 @@ pub mod btf;
 pub mod cgroup;
 pub mod loader;
 pub mod offsets;
+pub mod reader;
 
-pub use loader::{AttachMode, CaptureOptions, DropCounts, Sensor};
+pub use loader::{
+    AttachMode, CaptureOptions, DropCounts, ProgramStats, ReaderState, Sensor, enable_program_stats,
+};
 
 /// `sensor-agent offsets`: what this kernel's BTF resolves to, for support.
 pub fn print_offsets(out: &mut dyn std::io::Write) -> anyhow::Result<()> {

@@ -290,9 +290,48 @@ pub struct ProcessTable {
     live: HashMap<u32, Entry>,
     order: VecDeque<(u32, u64)>,
     next_seq: u64,
-    /// Recently exited processes, newest at the back.
-    exited: VecDeque<Entry>,
+    exited: ExitedCache,
     stats: TableStats,
+}
+
+/// Recently exited processes, indexed by pid so a look-up costs a hash
+/// probe (it runs for every parent and leader not alive any more), and
+/// evicted oldest first.
+#[derive(Default)]
+struct ExitedCache {
+    /// (pid, seq) in exit order, oldest at the front.
+    order: VecDeque<(u32, u64)>,
+    /// Per pid, oldest first (a pid can be reused while an earlier holder
+    /// is still cached).
+    by_pid: HashMap<u32, Vec<Entry>>,
+}
+
+impl ExitedCache {
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    fn push(&mut self, e: Entry, capacity: usize) {
+        self.order.push_back((e.info.pid, e.seq));
+        self.by_pid.entry(e.info.pid).or_default().push(e);
+        while self.order.len() > capacity {
+            let Some((pid, seq)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(v) = self.by_pid.get_mut(&pid) {
+                v.retain(|e| e.seq != seq);
+                if v.is_empty() {
+                    self.by_pid.remove(&pid);
+                }
+            }
+        }
+    }
+
+    /// The newest cached holder of `pid` that satisfies `pred`.
+    fn find(&self, pid: u32, pred: impl Fn(&Entry) -> bool) -> Option<&Entry> {
+        self.by_pid.get(&pid)?.iter().rev().find(|e| pred(e))
+    }
 }
 
 /// 128-bit FNV-1a: tiny, dependency-free and stable across builds and
@@ -442,7 +481,7 @@ impl ProcessTable {
             live: HashMap::new(),
             order: VecDeque::new(),
             next_seq: 0,
-            exited: VecDeque::new(),
+            exited: ExitedCache::default(),
             stats: TableStats::default(),
         }
     }
@@ -489,7 +528,7 @@ impl ProcessTable {
             if let Some(e) = self.live.get(&pid).filter(|e| fits(e, exact)) {
                 return Some(e);
             }
-            if let Some(e) = self.exited.iter().rev().find(|e| fits(e, exact)) {
+            if let Some(e) = self.exited.find(pid, |e| fits(&e, exact)) {
                 return Some(e);
             }
             if start_ticks.is_none() {
@@ -705,10 +744,7 @@ impl ProcessTable {
         let (info, entry) = if found {
             let e = self.live.remove(&t.tgid).expect("checked above");
             let out = (e.info.clone(), e.entry.clone());
-            self.exited.push_back(e);
-            while self.exited.len() > self.cfg.exited_capacity {
-                self.exited.pop_front();
-            }
+            self.exited.push(e, self.cfg.exited_capacity);
             out
         } else {
             let image = Arc::new(Image::new(t.comm.clone(), None, Vec::new(), false));
@@ -869,6 +905,7 @@ fn tty_name(d: CharDevice) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::fixtures::exec;
 
     const HOST: &str = "0123456789abcdef0123456789abcdef";
     const TICK_NS: u64 = 10_000_000;
@@ -907,23 +944,6 @@ mod tests {
             parent_start_boottime_ns: pstart * TICK_NS + 99,
             ktime_ns: start * TICK_NS + 5000,
             comm: "comm".into(),
-        }
-    }
-
-    fn exec(task: TaskInfo, exe: &str, args: &[&str]) -> ExecRecord {
-        ExecRecord {
-            task,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            args_truncated: false,
-            args_original_bytes: args.iter().map(|a| a.len() as u32 + 1).sum(),
-            args_read_failed: false,
-            filename: exe.into(),
-            filename_truncated: false,
-            exe_path: Some(exe.into()),
-            tty: None,
-            interactive: false,
-            cgroup_id: 0,
-            cgroup_leaf_first: Vec::new(),
         }
     }
 

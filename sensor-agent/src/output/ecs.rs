@@ -396,7 +396,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        decode::{CharDevice, TaskInfo},
+        decode::{CharDevice, TaskInfo, fixtures},
         enrich::{
             host::Uname,
             proctable::{ProcessTable, TableConfig},
@@ -452,20 +452,12 @@ mod tests {
         }
     }
 
+    /// A podman container's exec, as the cgroup names it.
     fn exec(task: TaskInfo, exe: &str, args: &[&str]) -> ExecRecord {
         ExecRecord {
-            task,
-            args: args.iter().map(|s| s.to_string()).collect(),
-            args_truncated: false,
-            args_original_bytes: args.iter().map(|a| a.len() as u32 + 1).sum(),
-            args_read_failed: false,
-            filename: exe.into(),
-            filename_truncated: false,
-            exe_path: Some(exe.into()),
-            tty: None,
-            interactive: false,
             cgroup_id: 77,
             cgroup_leaf_first: vec!["libpod-x".into(), "libpod_parent".into()],
+            ..fixtures::exec(task, exe, args)
         }
     }
 

@@ -8,7 +8,8 @@
 
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
-use tonic::{Code, Status, transport::Channel};
+pub use tonic::transport::Channel;
+use tonic::{Code, Status};
 
 use super::{ContainerMeta, split_image};
 
