@@ -202,11 +202,13 @@ fn rule_id(file: &str) -> String {
         .to_string()
 }
 
-fn exec_in(v: &Value, container: &str, name: &str) -> bool {
+/// An exec event in `container` whose argv[0] is `argv0` (busybox applets
+/// all have `process.name` "busybox"; their applet name is argv[0]).
+fn exec_in(v: &Value, container: &str, argv0: &str) -> bool {
     v["event"]["kind"] == "event"
         && v["event"]["action"] == "exec"
         && v["container"]["id"] == container
-        && v["process"]["name"] == name
+        && v["process"]["args"][0] == argv0
 }
 
 fn alerts_of(v: &Value, rule: &str, container: &str) -> bool {
@@ -255,6 +257,10 @@ fn podman_exec_events_carry_container_id_interactivity_and_container_entry_leade
     let v = agent.wait_for(&plain, EVENT_TIMEOUT, |v| {
         exec_in(v, &ctr.id, "sh") && v["process"]["args"].to_string().contains(&plain)
     });
+    // The container's view of the resolved executable, named as Elastic's
+    // sensors name it.
+    assert_eq!(v["process"]["executable"], "/bin/busybox", "{v}");
+    assert_eq!(v["process"]["name"], "busybox", "{v}");
     assert_eq!(v["process"]["interactive"], false, "{v}");
     assert_eq!(
         v["process"]["entry_leader"]["entry_meta"]["type"], "container",
@@ -359,7 +365,8 @@ fn shipped_rules_fire_on_interactive_tool_install_and_api_request_in_a_container
     let a = agent.wait_for("API request alert", EVENT_TIMEOUT, |v| {
         alerts_of(v, &api_rule, &ctr.id)
     });
-    assert_eq!(a["process"]["name"], "wget", "{a}");
+    assert_eq!(a["process"]["name"], "busybox", "{a}");
+    assert_eq!(a["process"]["args"][0], "wget", "{a}");
     assert_eq!(a["process"]["interactive"], true, "{a}");
 
     std::thread::sleep(Duration::from_millis(500));

@@ -64,7 +64,7 @@ impl EntryType {
 /// children until they exec.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Image {
-    /// See [`exec_name`].
+    /// See [`process_name`].
     pub name: String,
     /// Absolute path when known.
     pub executable: Option<String>,
@@ -75,28 +75,15 @@ pub struct Image {
     pub args_truncated: bool,
 }
 
-/// The kernel's `comm` is the basename of the execve path cut to 15 bytes.
-const COMM_MAX: usize = 15;
-
-/// ECS `process.name` of an exec: the basename of the path passed to execve,
-/// as `ps` and the kernel's `comm` name it (busybox's `wget` applet is
-/// `wget`, not `busybox`); `comm` when the path has no basename.
-pub fn exec_name(filename: &str, comm: &str) -> String {
-    match basename(filename) {
-        "" => comm.to_string(),
-        b => b.to_string(),
-    }
-}
-
-/// `process.name` of a process found in /proc, which keeps only the cut
-/// `comm`: the untruncated basename of argv[0] or of the executable when
-/// `comm` is its prefix, else `comm` itself (e.g. renamed by prctl).
-fn proc_name(comm: &str, argv0: Option<&str>, executable: Option<&str>) -> String {
-    [argv0, executable]
+/// ECS `process.name`: the basename of the executable the kernel ran
+/// (symlinks resolved, as Elastic's own sensors report it: a busybox applet
+/// is `busybox`, its applet name is `process.args[0]`), else of the path
+/// given to execve, else `comm`.
+pub fn process_name(executable: Option<&str>, filename: &str, comm: &str) -> String {
+    [executable.unwrap_or(""), filename]
         .into_iter()
-        .flatten()
         .map(basename)
-        .find(|b| *b == comm || (comm.len() == COMM_MAX && b.starts_with(comm)))
+        .find(|b| !b.is_empty())
         .unwrap_or(comm)
         .to_string()
 }
@@ -691,7 +678,7 @@ impl ProcessTable {
             rec.filename.starts_with('/').then(|| rec.filename.clone())
         });
         let image = Arc::new(Image::new(
-            exec_name(&rec.filename, &t.comm),
+            process_name(executable.as_deref(), &rec.filename, &t.comm),
             executable,
             rec.args.clone(),
             rec.args_truncated,
@@ -861,11 +848,7 @@ impl ProcessTable {
             .and_then(|v| v.last().copied())
             .unwrap_or(stat.pid) as u32;
         let truncated = false;
-        let name = proc_name(
-            &stat.comm,
-            args.first().map(String::as_str),
-            executable.as_deref(),
-        );
+        let name = process_name(executable.as_deref(), "", &stat.comm);
         let image = Image::new(name, executable, args, truncated);
         let image = image.capped(self.cfg.stored_args_bytes).unwrap_or(image);
         Some(ProcessInfo {
@@ -1451,32 +1434,25 @@ mod tests {
     }
 
     #[test]
-    fn exec_name_is_the_basename_of_the_invoked_path_not_of_the_symlink_target() {
+    fn process_name_is_the_basename_of_the_resolved_executable() {
         // busybox applets are symlinks to /bin/busybox.
-        assert_eq!(exec_name("/bin/wget", "wget"), "wget");
-        assert_eq!(exec_name("sh", "sh"), "sh");
         assert_eq!(
-            exec_name("/opt/a-very-long-program-name", "a-very-long-pro"),
-            "a-very-long-program-name"
+            process_name(Some("/bin/busybox"), "/bin/wget", "wget"),
+            "busybox"
         );
-        assert_eq!(exec_name("", "kworker"), "kworker");
+        assert_eq!(
+            process_name(Some("/usr/bin/python3.11"), "/usr/bin/python3", "python3"),
+            "python3.11"
+        );
     }
 
     #[test]
-    fn proc_name_recovers_the_untruncated_name_behind_a_cut_comm() {
-        let long = "a-very-long-program-name";
-        let cut = &long[..COMM_MAX];
-        assert_eq!(proc_name(cut, Some(&format!("/opt/{long}")), None), long);
-        assert_eq!(proc_name(cut, None, Some(&format!("/opt/{long}"))), long);
+    fn process_name_falls_back_to_the_execve_path_then_comm() {
         assert_eq!(
-            proc_name("wget", Some("wget"), Some("/bin/busybox")),
-            "wget"
+            process_name(None, "./a-very-long-program-name", "a-very-long-pro"),
+            "a-very-long-program-name"
         );
-        // comm renamed by prctl: argv and exe say nothing about it.
-        assert_eq!(
-            proc_name("tmux: server", Some("tmux"), Some("/usr/bin/tmux")),
-            "tmux: server"
-        );
+        assert_eq!(process_name(None, "", "kworker"), "kworker");
     }
 
     #[test]
