@@ -26,7 +26,7 @@ use crate::{
     },
     metrics::Metrics,
     output::{
-        ecs::{ContainerContext, EcsBuilder},
+        ecs::{ContainerContext, EcsBuilder, EcsDoc},
         ndjson::{NdjsonWriter, OutputError},
     },
 };
@@ -98,11 +98,52 @@ pub struct Pipeline {
     containers: HashMap<Arc<str>, ContainerRef>,
     metadata: Option<Arc<MetadataCache>>,
     ecs: EcsBuilder,
-    detector: Option<Detector>,
-    select: Selection,
+    emit: Emitter,
     metrics: Arc<Metrics>,
     totals: Totals,
     published: Totals,
+}
+
+/// Detect and output: a document's alerts, then the lines to write. A
+/// field of its own so a document borrowing the builder can be emitted.
+struct Emitter {
+    detector: Option<Detector>,
+    select: Selection,
+    metrics: Arc<Metrics>,
+    alerts: u64,
+}
+
+impl Emitter {
+    fn emit<W: Write>(
+        &mut self,
+        doc: &EcsDoc<'_>,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        let alerts = self.evaluate(doc);
+        if self.select.writes(doc.action()) {
+            out.write(doc)?;
+        }
+        for alert in &alerts {
+            out.write(alert)?;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self, doc: &EcsDoc<'_>) -> Vec<Value> {
+        let Some(detector) = &self.detector else {
+            return Vec::new();
+        };
+        let started = Instant::now();
+        let alerts = detector.evaluate(doc);
+        self.metrics
+            .rule_eval_seconds
+            .observe(started.elapsed().as_secs_f64());
+        for a in &alerts {
+            self.alerts += 1;
+            self.metrics.alert(a["rule"]["name"].as_str().unwrap_or(""));
+        }
+        alerts
+    }
 }
 
 impl Pipeline {
@@ -121,8 +162,12 @@ impl Pipeline {
             containers: HashMap::new(),
             metadata,
             ecs,
-            detector,
-            select,
+            emit: Emitter {
+                detector,
+                select,
+                metrics: metrics.clone(),
+                alerts: 0,
+            },
             metrics,
             totals: Totals::default(),
             published: Totals::default(),
@@ -130,7 +175,10 @@ impl Pipeline {
     }
 
     pub fn totals(&self) -> Totals {
-        self.totals
+        Totals {
+            alerts: self.emit.alerts,
+            ..self.totals
+        }
     }
 
     pub fn table(&self) -> &ProcessTable {
@@ -157,7 +205,7 @@ impl Pipeline {
         bytes: &[u8],
         out: &mut NdjsonWriter<W>,
     ) -> Result<(), OutputError> {
-        let (doc, action) = match decode::decode(bytes) {
+        match decode::decode(bytes) {
             Ok(Record::Exec(rec)) => {
                 self.totals.exec += 1;
                 let container = self
@@ -171,7 +219,8 @@ impl Pipeline {
                     self.remember(&view, c);
                 }
                 let ctx = container.as_ref().map(|c| self.context(c));
-                (self.ecs.exec(&rec, &view, ctx.as_ref()), "exec")
+                let doc = self.ecs.exec(&rec, &view, ctx.as_ref());
+                self.emit.emit(&doc, out)
             }
             Ok(Record::Fork(rec)) => {
                 self.totals.fork += 1;
@@ -180,44 +229,22 @@ impl Pipeline {
                     return Ok(());
                 };
                 let ctx = self.context_of(&view);
-                (self.ecs.fork(&rec, &view, ctx.as_ref()), "fork")
+                let doc = self.ecs.fork(&rec, &view, ctx.as_ref());
+                self.emit.emit(&doc, out)
             }
             Ok(Record::Exit(rec)) => {
                 self.totals.exit += 1;
                 let view = self.table.on_exit(&rec);
                 let ctx = self.context_of(&view);
-                (self.ecs.end(&rec, &view, ctx.as_ref()), "end")
+                let doc = self.ecs.end(&rec, &view, ctx.as_ref());
+                self.emit.emit(&doc, out)
             }
             Err(e) => {
                 self.totals.decode_errors += 1;
                 warn!("undecodable ring-buffer record skipped: {e}");
-                return Ok(());
+                Ok(())
             }
-        };
-        let alerts = self.evaluate(&doc);
-        if self.select.writes(action) {
-            out.write(&doc)?;
         }
-        for alert in &alerts {
-            out.write(alert)?;
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self, doc: &Value) -> Vec<Value> {
-        let Some(detector) = &self.detector else {
-            return Vec::new();
-        };
-        let started = Instant::now();
-        let alerts = detector.evaluate(doc);
-        self.metrics
-            .rule_eval_seconds
-            .observe(started.elapsed().as_secs_f64());
-        for a in &alerts {
-            self.totals.alerts += 1;
-            self.metrics.alert(a["rule"]["name"].as_str().unwrap_or(""));
-        }
-        alerts
     }
 
     fn remember(&mut self, view: &ProcessView, c: &ContainerRef) {
@@ -256,7 +283,7 @@ impl Pipeline {
     /// Adds what changed since the last call to the metrics counters.
     pub fn publish_metrics(&mut self, kernel_drops: u64) {
         let m = &self.metrics;
-        let (now, was) = (self.totals, self.published);
+        let (now, was) = (self.totals(), self.published);
         for (action, n) in [
             ("exec", now.exec - was.exec),
             ("fork", now.fork - was.fork),

@@ -106,6 +106,39 @@ pub enum Node {
     Truthy(Operand),
 }
 
+impl Operand {
+    /// Every field path this operand reads.
+    pub fn fields<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
+        match self {
+            Operand::Lit(_) => {}
+            Operand::Field(p) => out.push(p),
+            Operand::Call { args, .. } => args.iter().for_each(|a| a.fields(out)),
+            Operand::Neg(x) => x.fields(out),
+            Operand::Cond(n) => n.fields(out),
+        }
+    }
+}
+
+impl Node {
+    /// Every field path this condition reads.
+    pub fn fields<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
+        match self {
+            Node::Const(_) => {}
+            Node::And(xs) | Node::Or(xs) => xs.iter().for_each(|x| x.fields(out)),
+            Node::Not(x) => x.fields(out),
+            Node::Str { src, .. } | Node::IsNull(src) | Node::Truthy(src) => src.fields(out),
+            Node::Cmp { lhs, rhs, .. } => {
+                lhs.fields(out);
+                rhs.fields(out);
+            }
+            Node::InList { lhs, list, .. } => {
+                lhs.fields(out);
+                list.iter().for_each(|x| x.fields(out));
+            }
+        }
+    }
+}
+
 /// A compiled single-event query.
 #[derive(Debug, Clone)]
 pub struct Compiled {

@@ -21,6 +21,7 @@ pub mod lexer;
 pub mod loader;
 pub mod lucene;
 pub mod parser;
+pub mod project;
 pub mod rule;
 pub mod ruleset;
 pub mod testing;
@@ -28,5 +29,6 @@ pub mod value;
 pub mod wildcard;
 
 pub use loader::{Declined, LoadError, LoadReport};
+pub use project::FieldSet;
 pub use rule::{Rule, RuleMeta, Threat};
 pub use ruleset::RuleSet;

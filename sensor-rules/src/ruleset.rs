@@ -11,6 +11,7 @@
 use crate::casefold::fold;
 use crate::compile::{Node, Operand};
 use crate::loader::{self, LoadReport};
+use crate::project::FieldSet;
 use crate::rule::Rule;
 use crate::value::{FieldPath, Val};
 use serde_json::Value;
@@ -121,6 +122,24 @@ impl RuleSet {
             .map(|b| b.always.len())
             .sum::<usize>();
         (self.rules.len() - always, always)
+    }
+
+    /// Every field the rules (and the index) read: evaluating
+    /// `fields().project(doc)` gives the same matches as `doc` itself.
+    pub fn fields(&self) -> FieldSet {
+        let mut set = FieldSet::new();
+        set.insert(&category_path().segments);
+        for p in key_paths() {
+            set.insert(&p.segments);
+        }
+        let mut paths = Vec::new();
+        for r in &self.rules {
+            r.compiled().root.fields(&mut paths);
+        }
+        for p in paths {
+            set.insert(&p.segments);
+        }
+        set
     }
 
     /// The rules matching `event`, in load order, each once.

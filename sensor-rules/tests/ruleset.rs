@@ -198,3 +198,57 @@ fn rule_tests_report_failures_and_missing_examples() {
         wrong.problems
     );
 }
+
+/// Every example event shipped with the rules, as (file, line, event).
+fn shipped_examples() -> Vec<(String, usize, Value)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/tests");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let v: Value = serde_json::from_str(line).unwrap();
+            out.push((path.display().to_string(), i + 1, v["event"].clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn projection_onto_the_rules_fields_matches_like_the_full_document() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let rules = RuleSet::load_dir(&dir).unwrap().rules;
+    let fields = rules.fields();
+    let examples = shipped_examples();
+    assert!(examples.len() > 50, "only {} examples", examples.len());
+    let mut matched = 0;
+    for (file, line, event) in &examples {
+        let full = names(&rules.matching(event));
+        let projected = names(&rules.matching(&fields.project(event)));
+        assert_eq!(projected, full, "{file}:{line}");
+        matched += usize::from(!full.is_empty());
+    }
+    assert!(matched > 20, "only {matched} examples match anything");
+}
+
+#[test]
+fn fields_include_every_field_a_query_reads_and_the_index_keys() {
+    let set = RuleSet::from_rules(vec![r(
+        "a",
+        r#"process where length(process.command_line) > 3 and not process.parent.name in ("x") and ?user.id == null"#,
+    )]);
+    let doc = json!({"event": {"category": ["process"], "action": "exec", "type": ["start"], "id": "i"},
+                     "process": {"name": "n", "command_line": "long", "pid": 1,
+                                 "parent": {"name": "p", "pid": 2}},
+                     "user": {"id": "0", "name": "root"}, "host": {"name": "h"}});
+    assert_eq!(
+        set.fields().project(&doc),
+        json!({"event": {"category": ["process"], "action": "exec", "type": ["start"]},
+               "process": {"name": "n", "command_line": "long", "parent": {"name": "p"}},
+               "user": {"id": "0"}})
+    );
+}

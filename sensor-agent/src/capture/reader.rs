@@ -4,9 +4,11 @@
 //! own CPU (5-20 µs per record measured on this project's VMs). So while
 //! records keep coming the agent polls the ring every millisecond and the
 //! programs never wake it; after a quiet spell it tells them it sleeps
-//! (`READER` map) and waits for the wake-up the next record then sends.
+//! (`READER` map) and waits for the wake-up the next record then sends. It
+//! stays asleep, woken per record, while records only trickle in (one
+//! command's fork, exec and exit), and polls again when a burst starts.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::{
@@ -24,6 +26,11 @@ const IDLE_POLLS: u32 = 50;
 /// between the program's check of `READER` and the reader falling asleep
 /// sends no wake-up.
 const BACKSTOP: Duration = Duration::from_millis(100);
+/// An asleep reader stays asleep (woken per record) for a trickle, such as
+/// the fork, exec and exit of one command, and polls again once more than
+/// this many records arrive within [`BURST_WINDOW`].
+const BURST_RECORDS: usize = 16;
+const BURST_WINDOW: Duration = Duration::from_millis(10);
 
 pub struct RingReader {
     ring: AsyncFd<RingBuf<MapData>>,
@@ -32,6 +39,9 @@ pub struct RingReader {
     backstop: Interval,
     asleep: bool,
     idle_polls: u32,
+    /// Records read while asleep since `window_start`.
+    window_records: usize,
+    window_start: Instant,
     /// Drain once more without waiting (a full batch, or just fell asleep).
     again: bool,
 }
@@ -54,6 +64,8 @@ impl RingReader {
             backstop,
             asleep: false,
             idle_polls: 0,
+            window_records: 0,
+            window_start: Instant::now(),
             again: false,
         })
     }
@@ -121,9 +133,16 @@ impl RingReader {
         if n > 0 {
             self.idle_polls = 0;
             if self.asleep {
-                self.state.set_asleep(false)?;
-                self.asleep = false;
-                self.poll.reset();
+                let now = Instant::now();
+                if now.duration_since(self.window_start) > BURST_WINDOW {
+                    (self.window_start, self.window_records) = (now, 0);
+                }
+                self.window_records += n;
+                if self.window_records > BURST_RECORDS {
+                    self.state.set_asleep(false)?;
+                    self.asleep = false;
+                    self.poll.reset();
+                }
             }
             return Ok(());
         }

@@ -4,8 +4,9 @@
 //! file/stdin handling and the live-pipeline [`Detector`].
 
 use anyhow::Context;
-use sensor_rules::RuleSet;
 pub use sensor_rules::cli::ReplaySummary;
+use sensor_rules::{FieldSet, RuleSet, alert::build_alert};
+use serde::Serialize;
 use serde_json::Value;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
@@ -55,6 +56,8 @@ pub fn replay(
 #[derive(Debug, Clone)]
 pub struct Detector {
     rules: RuleSet,
+    /// What the rules read: events are projected onto it for evaluation.
+    fields: FieldSet,
 }
 
 impl Detector {
@@ -75,22 +78,34 @@ impl Detector {
             errors = report.errors.len(),
             "rules loaded"
         );
-        Ok(Detector {
-            rules: report.rules,
-        })
+        Ok(Detector::from_ruleset(report.rules))
     }
 
     pub fn from_ruleset(rules: RuleSet) -> Detector {
-        Detector { rules }
+        Detector {
+            fields: rules.fields(),
+            rules,
+        }
     }
 
     pub fn rule_count(&self) -> usize {
         self.rules.len()
     }
 
-    /// The alert lines for one ECS event: one per matching rule.
-    pub fn evaluate(&self, event: &Value) -> Vec<Value> {
-        sensor_rules::cli::alerts_for(&self.rules, event)
+    /// The alert lines for one ECS event: one per matching rule. Rules run
+    /// on the projection of `event` onto the fields they read; only an
+    /// event that raised an alert is turned into a whole JSON tree.
+    pub fn evaluate<T: Serialize + ?Sized>(&self, event: &T) -> Vec<Value> {
+        let view = self.fields.project(event);
+        let matched = self.rules.matching(&view);
+        if matched.is_empty() {
+            return Vec::new();
+        }
+        let full = match serde_json::to_value(event) {
+            Ok(v) => v,
+            Err(_) => return Vec::new(),
+        };
+        matched.into_iter().map(|r| build_alert(r, &full)).collect()
     }
 }
 

@@ -1,10 +1,17 @@
 //! ECS documents for process events, exactly as `docs/events.md` specifies:
 //! nested objects (never dotted keys), unknown values left out rather than
 //! nulled, `container.*`/`orchestrator.*` only for container processes.
+//!
+//! An [`EcsDoc`] borrows the record and its process-table view and
+//! serialises itself: the NDJSON line is written straight from it, and the
+//! rules see a projection of it onto the fields they read
+//! (`sensor_rules::FieldSet::project`), so no event builds a whole JSON
+//! tree unless it raised an alert.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
-use serde_json::{Map, Value, json};
+use serde::{Serialize, Serializer, ser::SerializeMap};
+use serde_json::{Value, json};
 
 use crate::{
     decode::{ExecRecord, ExitRecord, ForkRecord, Tty},
@@ -36,20 +43,36 @@ pub struct ContainerContext {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Formats Unix-epoch nanoseconds as RFC 3339 UTC with nanoseconds, e.g.
+/// Unix-epoch nanoseconds shown as RFC 3339 UTC with nanoseconds, e.g.
 /// `2026-11-22T19:40:00.123456789Z`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rfc3339(pub i128);
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000) as i64;
+        let nanos = self.0.rem_euclid(1_000_000_000) as u32;
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+            sod / 3600,
+            sod % 3600 / 60,
+            sod % 60
+        )
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Formats Unix-epoch nanoseconds as RFC 3339 (see [`Rfc3339`]).
 pub fn rfc3339_nanos(unix_ns: i128) -> String {
-    let secs = unix_ns.div_euclid(1_000_000_000) as i64;
-    let nanos = unix_ns.rem_euclid(1_000_000_000) as u32;
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    Rfc3339(unix_ns).to_string()
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
@@ -67,29 +90,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Builds the ECS documents. Holds what is the same in every event (host,
-/// agent) so each event only serialises its own fields.
-pub struct EcsBuilder {
-    host: Value,
-    clock: BootClock,
-}
-
-fn id_obj(id: u32) -> Value {
-    json!({ "id": id.to_string() })
-}
-
-fn tty_obj(t: &Tty) -> Value {
-    let mut o = Map::new();
-    o.insert(
-        "char_device".into(),
-        json!({"major": t.device.major, "minor": t.device.minor}),
-    );
-    if !t.name.is_empty() {
-        o.insert("name".into(), json!(t.name));
-    }
-    Value::Object(o)
-}
-
 /// Wait-status → ECS exit code: the exit status, or 128 + signal number
 /// for a process killed by a signal (the shell convention).
 pub fn exit_code_from_wait_status(status: u32) -> i64 {
@@ -99,6 +99,13 @@ pub fn exit_code_from_wait_status(status: u32) -> i64 {
     } else {
         128 + i64::from(signal)
     }
+}
+
+/// Builds the ECS documents. Holds what is the same in every event (host,
+/// agent) so each event only serialises its own fields.
+pub struct EcsBuilder {
+    host: Value,
+    clock: BootClock,
 }
 
 impl EcsBuilder {
@@ -114,280 +121,492 @@ impl EcsBuilder {
         self.clock = clock;
     }
 
-    fn time(&self, boot_ns: u64) -> String {
-        rfc3339_nanos(self.clock.to_unix_ns(boot_ns))
-    }
-
-    /// The fields every process sub-object shares: pid, entity_id, name,
-    /// executable, args, args_count, command_line, interactive, start,
-    /// user.id, group.id.
-    fn identity(&self, p: &ProcessInfo, o: &mut Map<String, Value>) {
-        o.insert("pid".into(), json!(p.pid));
-        o.insert("entity_id".into(), json!(&*p.entity_id));
-        if !p.image.name.is_empty() {
-            o.insert("name".into(), json!(p.image.name));
-        }
-        if let Some(exe) = &p.image.executable {
-            o.insert("executable".into(), json!(exe));
-        }
-        if !p.image.args.is_empty() {
-            o.insert("args".into(), json!(p.image.args));
-            o.insert("args_count".into(), json!(p.image.args.len()));
-            o.insert("command_line".into(), json!(p.image.command_line));
-        }
-        o.insert("interactive".into(), json!(p.interactive));
-        o.insert("start".into(), json!(self.time(p.start_boottime_ns)));
-        o.insert("user".into(), id_obj(p.euid));
-        o.insert("group".into(), id_obj(p.egid));
-    }
-
-    /// A relative's sub-object. `me` is set for leaders, which say whether
-    /// they are the process itself (a parent never is).
-    fn relative(&self, r: &Relative, me: Option<&ProcessInfo>) -> Value {
-        let mut o = Map::new();
-        match &r.info {
-            Some(info) => {
-                self.identity(info, &mut o);
-                // Stored ancestor args may be cut by the table's cap: say so.
-                if info.image.args_truncated {
-                    o.insert("args_truncated".into(), json!(true));
-                }
-                if let Some(me) = me {
-                    o.insert(
-                        "same_as_process".into(),
-                        json!(info.pid == me.pid && info.start_ticks == me.start_ticks),
-                    );
-                }
-            }
-            None => {
-                o.insert("pid".into(), json!(r.pid));
-                if let Some(id) = &r.entity_id {
-                    o.insert("entity_id".into(), json!(&**id));
-                }
-                if let Some(ns) = r.start_boottime_ns {
-                    o.insert("start".into(), json!(self.time(ns)));
-                }
-                if let Some(me) = me {
-                    o.insert("same_as_process".into(), json!(r.pid == me.pid));
-                }
-            }
-        }
-        Value::Object(o)
-    }
-
-    fn entry_leader(&self, e: &EntryLeader, view: &ProcessView) -> Value {
-        let mut o = Map::new();
-        self.identity(&e.leader, &mut o);
-        if e.leader.image.args_truncated {
-            o.insert("args_truncated".into(), json!(true));
-        }
-        o.insert("entry_meta".into(), json!({"type": e.kind.as_str()}));
-        o.insert("same_as_process".into(), json!(view.entry_leader_is_self()));
-        Value::Object(o)
-    }
-
-    /// `process.*` shared by every action; `action_fields` adds the rest.
-    fn process(&self, view: &ProcessView, now_boot_ns: u64) -> Map<String, Value> {
-        let p = &view.process;
-        let mut o = Map::new();
-        self.identity(p, &mut o);
-        if let Some(cwd) = &p.working_directory {
-            o.insert("working_directory".into(), json!(&**cwd));
-        }
-        if let Some(t) = &p.tty {
-            o.insert("tty".into(), tty_obj(t));
-        }
-        o.insert(
-            "uptime".into(),
-            json!(now_boot_ns.saturating_sub(p.start_boottime_ns) / 1_000_000_000),
-        );
-        o.insert("real_user".into(), id_obj(p.uid));
-        o.insert("real_group".into(), id_obj(p.gid));
-        o.insert("vpid".into(), json!(p.ns_tgid));
-        if let Some(r) = &view.parent {
-            o.insert("parent".into(), self.relative(r, None));
-        }
-        if let Some(r) = &view.session_leader {
-            o.insert("session_leader".into(), self.relative(r, Some(p)));
-        }
-        if let Some(r) = &view.group_leader {
-            o.insert("group_leader".into(), self.relative(r, Some(p)));
-        }
-        if let Some(e) = &view.entry_leader {
-            o.insert("entry_leader".into(), self.entry_leader(e, view));
-        }
-        o
-    }
-
-    fn document(
-        &self,
-        action: &str,
-        now_boot_ns: u64,
-        process: Map<String, Value>,
-        view: &ProcessView,
-        container: Option<&ContainerContext>,
-    ) -> Map<String, Value> {
-        let event_type = if action == "end" { "end" } else { "start" };
-        let event_id = format!(
-            "{:032x}",
-            fnv1a_128(&[
-                view.process.entity_id.as_bytes(),
-                action.as_bytes(),
-                &now_boot_ns.to_le_bytes(),
-            ])
-        );
-        let mut doc = Map::new();
-        doc.insert("@timestamp".into(), json!(self.time(now_boot_ns)));
-        doc.insert(
-            "event".into(),
-            json!({
-                "kind": "event",
-                "category": ["process"],
-                "type": [event_type],
-                "action": action,
-                "dataset": EVENT_DATASET,
-                "module": EVENT_MODULE,
-                "id": event_id,
-            }),
-        );
-        doc.insert("process".into(), Value::Object(process));
-        add_container(&mut doc, view.process.container_id.as_deref(), container);
-        doc.insert("host".into(), self.host.clone());
-        doc.insert(
-            "agent".into(),
-            json!({"type": "sensor", "version": env!("CARGO_PKG_VERSION")}),
-        );
-        doc.insert("ecs".into(), json!({"version": ECS_VERSION}));
-        doc
+    fn time(&self, boot_ns: u64) -> Rfc3339 {
+        Rfc3339(self.clock.to_unix_ns(boot_ns))
     }
 
     /// `event.action: "exec"`. `view` is what [`ProcessTable::on_exec`]
     /// returned for `rec`.
     ///
     /// [`ProcessTable::on_exec`]: crate::enrich::proctable::ProcessTable::on_exec
-    pub fn exec(
-        &self,
-        rec: &ExecRecord,
-        view: &ProcessView,
-        container: Option<&ContainerContext>,
-    ) -> Value {
-        let now = rec.task.ktime_ns;
-        let mut p = self.process(view, now);
-        // On exec, args are always present (even empty) and truncation is
-        // always stated.
-        p.insert("args".into(), json!(view.process.image.args));
-        p.insert("args_count".into(), json!(view.process.image.args.len()));
-        p.insert(
-            "command_line".into(),
-            json!(view.process.image.command_line),
-        );
-        p.insert("args_truncated".into(), json!(rec.args_truncated));
-        p.insert("args_original_bytes".into(), json!(rec.args_original_bytes));
-        let mut doc = self.document("exec", now, p, view, container);
-        let path: String = rec
-            .cgroup_leaf_first
-            .iter()
-            .rev()
-            .flat_map(|c| ["/", c.as_str()])
-            .collect();
-        doc.insert(
-            "cgroup".into(),
-            json!({"id": rec.cgroup_id, "path": if path.is_empty() { "/".to_string() } else { path }}),
-        );
-        Value::Object(doc)
+    pub fn exec<'a>(
+        &'a self,
+        rec: &'a ExecRecord,
+        view: &'a ProcessView,
+        container: Option<&'a ContainerContext>,
+    ) -> EcsDoc<'a> {
+        self.doc(Action::Exec(rec), rec.task.ktime_ns, view, container)
     }
 
     /// `event.action: "fork"`: the new child, still running its parent's
     /// image.
-    pub fn fork(
-        &self,
-        rec: &ForkRecord,
-        view: &ProcessView,
-        container: Option<&ContainerContext>,
-    ) -> Value {
-        let now = rec.child.ktime_ns;
-        let mut p = self.process(view, now);
-        if view.process.image.args_truncated {
-            p.insert("args_truncated".into(), json!(true));
-        }
-        Value::Object(self.document("fork", now, p, view, container))
+    pub fn fork<'a>(
+        &'a self,
+        rec: &'a ForkRecord,
+        view: &'a ProcessView,
+        container: Option<&'a ContainerContext>,
+    ) -> EcsDoc<'a> {
+        self.doc(Action::Fork, rec.child.ktime_ns, view, container)
     }
 
     /// `event.action: "end"`, with `process.exit_code` and `process.end`.
-    pub fn end(
-        &self,
-        rec: &ExitRecord,
-        view: &ProcessView,
-        container: Option<&ContainerContext>,
-    ) -> Value {
-        let now = rec.task.ktime_ns;
-        let mut p = self.process(view, now);
-        if view.process.image.args_truncated {
-            p.insert("args_truncated".into(), json!(true));
+    pub fn end<'a>(
+        &'a self,
+        rec: &'a ExitRecord,
+        view: &'a ProcessView,
+        container: Option<&'a ContainerContext>,
+    ) -> EcsDoc<'a> {
+        self.doc(Action::End(rec), rec.task.ktime_ns, view, container)
+    }
+
+    fn doc<'a>(
+        &'a self,
+        action: Action<'a>,
+        now: u64,
+        view: &'a ProcessView,
+        container: Option<&'a ContainerContext>,
+    ) -> EcsDoc<'a> {
+        EcsDoc {
+            b: self,
+            action,
+            now,
+            view,
+            container,
         }
-        p.insert(
-            "exit_code".into(),
-            json!(exit_code_from_wait_status(rec.exit_code)),
-        );
-        p.insert("end".into(), json!(self.time(now)));
-        Value::Object(self.document("end", now, p, view, container))
     }
 }
 
-fn add_container(
-    doc: &mut Map<String, Value>,
-    table_id: Option<&str>,
-    ctx: Option<&ContainerContext>,
-) {
-    let Some(ctx) = ctx else {
-        // Without resolved context the table's id still marks a container
-        // process; host processes get no container.* at all.
-        if let Some(id) = table_id {
-            doc.insert("container".into(), json!({ "id": id }));
-        }
-        return;
-    };
-    let mut c = Map::new();
-    c.insert("id".into(), json!(ctx.id));
-    if let Some(r) = &ctx.runtime {
-        c.insert("runtime".into(), json!(r));
-    }
-    if let Some(n) = &ctx.name {
-        c.insert("name".into(), json!(n));
-    }
-    let mut image = Map::new();
-    if let Some(n) = &ctx.image_name {
-        image.insert("name".into(), json!(n));
-    }
-    if let Some(t) = &ctx.image_tag {
-        image.insert("tag".into(), json!(t));
-    }
-    if !image.is_empty() {
-        c.insert("image".into(), Value::Object(image));
-    }
-    doc.insert("container".into(), Value::Object(c));
+#[derive(Clone, Copy)]
+enum Action<'a> {
+    Exec(&'a ExecRecord),
+    Fork,
+    End(&'a ExitRecord),
+}
 
-    if ctx.pod_name.is_none() && ctx.pod_namespace.is_none() && ctx.pod_uid.is_none() {
-        return;
+impl Action<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Action::Exec(_) => "exec",
+            Action::Fork => "fork",
+            Action::End(_) => "end",
+        }
     }
-    let mut resource = Map::new();
-    resource.insert("type".into(), json!("pod"));
-    if let Some(n) = &ctx.pod_name {
-        resource.insert("name".into(), json!(n));
+}
+
+/// One process event, serialised on demand.
+pub struct EcsDoc<'a> {
+    b: &'a EcsBuilder,
+    action: Action<'a>,
+    /// CLOCK_BOOTTIME of the event.
+    now: u64,
+    view: &'a ProcessView,
+    container: Option<&'a ContainerContext>,
+}
+
+impl EcsDoc<'_> {
+    /// `event.action`.
+    pub fn action(&self) -> &'static str {
+        self.action.name()
     }
-    if let Some(u) = &ctx.pod_uid {
-        resource.insert("id".into(), json!(u));
+
+    /// The whole document as a JSON tree (alerts, tests).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("an ECS document always serialises")
     }
-    if !ctx.labels.is_empty() {
-        resource.insert("labels".into(), json!(ctx.labels));
+}
+
+impl Serialize for EcsDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let action = self.action.name();
+        let process = &self.view.process;
+        let event_id = fnv1a_128(&[
+            process.entity_id.as_bytes(),
+            action.as_bytes(),
+            &self.now.to_le_bytes(),
+        ]);
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("@timestamp", &self.b.time(self.now))?;
+        m.serialize_entry("event", &EventObj::new(action, Hex128(event_id)))?;
+        m.serialize_entry("process", &ProcessObj(self))?;
+        match self.container {
+            Some(ctx) => {
+                m.serialize_entry("container", &ContainerObj(ctx))?;
+                if ctx.pod_name.is_some() || ctx.pod_namespace.is_some() || ctx.pod_uid.is_some() {
+                    m.serialize_entry("orchestrator", &OrchestratorObj(ctx))?;
+                }
+            }
+            // Without resolved context the table's id still marks a
+            // container process; host processes get no container.* at all.
+            None => {
+                if let Some(id) = &process.container_id {
+                    m.serialize_entry("container", &json!({ "id": &**id }))?;
+                }
+            }
+        }
+        if let Action::Exec(rec) = self.action {
+            m.serialize_entry("cgroup", &CgroupObj(rec))?;
+        }
+        m.serialize_entry("host", &self.b.host)?;
+        m.serialize_entry(
+            "agent",
+            &AgentObj {
+                r#type: "sensor",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+        )?;
+        m.serialize_entry(
+            "ecs",
+            &EcsObj {
+                version: ECS_VERSION,
+            },
+        )?;
+        m.end()
     }
-    let mut orch = Map::new();
-    orch.insert("type".into(), json!("kubernetes"));
-    if let Some(ns) = &ctx.pod_namespace {
-        orch.insert("namespace".into(), json!(ns));
+}
+
+/// 128-bit id as 32 hex digits.
+struct Hex128(u128);
+
+impl Serialize for Hex128 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{:032x}", self.0))
     }
-    orch.insert("resource".into(), Value::Object(resource));
-    doc.insert("orchestrator".into(), Value::Object(orch));
+}
+
+#[derive(Serialize)]
+struct EventObj {
+    kind: &'static str,
+    category: [&'static str; 1],
+    r#type: [&'static str; 1],
+    action: &'static str,
+    dataset: &'static str,
+    module: &'static str,
+    id: Hex128,
+}
+
+impl EventObj {
+    fn new(action: &'static str, id: Hex128) -> Self {
+        Self {
+            kind: "event",
+            category: ["process"],
+            r#type: [if action == "end" { "end" } else { "start" }],
+            action,
+            dataset: EVENT_DATASET,
+            module: EVENT_MODULE,
+            id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AgentObj {
+    r#type: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct EcsObj {
+    version: &'static str,
+}
+
+/// `{"id": "<n>"}`: ECS user and group ids are strings.
+struct IdObj(u32);
+
+impl Serialize for IdObj {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("id", &DisplayStr(self.0))?;
+        m.end()
+    }
+}
+
+/// Any `Display` value as a JSON string, without an intermediate String.
+struct DisplayStr<T>(T);
+
+impl<T: fmt::Display> Serialize for DisplayStr<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+struct TtyObj<'a>(&'a Tty);
+
+impl Serialize for TtyObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry(
+            "char_device",
+            &CharDeviceObj {
+                major: t.device.major,
+                minor: t.device.minor,
+            },
+        )?;
+        if !t.name.is_empty() {
+            m.serialize_entry("name", &t.name)?;
+        }
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct CharDeviceObj {
+    major: u32,
+    minor: u32,
+}
+
+/// The fields every process sub-object shares: pid, entity_id, name,
+/// executable, args, args_count, command_line, interactive, start,
+/// user.id, group.id. `always_args`: write args even when empty (exec).
+fn identity<M: SerializeMap>(
+    m: &mut M,
+    b: &EcsBuilder,
+    p: &ProcessInfo,
+    always_args: bool,
+) -> Result<(), M::Error> {
+    m.serialize_entry("pid", &p.pid)?;
+    m.serialize_entry("entity_id", &*p.entity_id)?;
+    if !p.image.name.is_empty() {
+        m.serialize_entry("name", &p.image.name)?;
+    }
+    if let Some(exe) = &p.image.executable {
+        m.serialize_entry("executable", exe)?;
+    }
+    if always_args || !p.image.args.is_empty() {
+        m.serialize_entry("args", &p.image.args)?;
+        m.serialize_entry("args_count", &p.image.args.len())?;
+        m.serialize_entry("command_line", &p.image.command_line)?;
+    }
+    m.serialize_entry("interactive", &p.interactive)?;
+    m.serialize_entry("start", &b.time(p.start_boottime_ns))?;
+    m.serialize_entry("user", &IdObj(p.euid))?;
+    m.serialize_entry("group", &IdObj(p.egid))
+}
+
+/// A relative (parent, session or group leader). `me` is set for leaders,
+/// which say whether they are the process itself (a parent never is).
+struct RelativeObj<'a> {
+    b: &'a EcsBuilder,
+    r: &'a Relative,
+    me: Option<&'a ProcessInfo>,
+}
+
+impl Serialize for RelativeObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        match &self.r.info {
+            Some(info) => {
+                identity(&mut m, self.b, info, false)?;
+                // Stored ancestor args may be cut by the table's cap: say so.
+                if info.image.args_truncated {
+                    m.serialize_entry("args_truncated", &true)?;
+                }
+                if let Some(me) = self.me {
+                    let same = info.pid == me.pid && info.start_ticks == me.start_ticks;
+                    m.serialize_entry("same_as_process", &same)?;
+                }
+            }
+            None => {
+                m.serialize_entry("pid", &self.r.pid)?;
+                if let Some(id) = &self.r.entity_id {
+                    m.serialize_entry("entity_id", &**id)?;
+                }
+                if let Some(ns) = self.r.start_boottime_ns {
+                    m.serialize_entry("start", &self.b.time(ns))?;
+                }
+                if let Some(me) = self.me {
+                    m.serialize_entry("same_as_process", &(self.r.pid == me.pid))?;
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+struct EntryObj<'a> {
+    b: &'a EcsBuilder,
+    e: &'a EntryLeader,
+    view: &'a ProcessView,
+}
+
+impl Serialize for EntryObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        identity(&mut m, self.b, &self.e.leader, false)?;
+        if self.e.leader.image.args_truncated {
+            m.serialize_entry("args_truncated", &true)?;
+        }
+        m.serialize_entry(
+            "entry_meta",
+            &EntryMetaObj {
+                r#type: self.e.kind.as_str(),
+            },
+        )?;
+        m.serialize_entry("same_as_process", &self.view.entry_leader_is_self())?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct EntryMetaObj {
+    r#type: &'static str,
+}
+
+/// `process.*`: what every action shares, then the action's own fields.
+struct ProcessObj<'a>(&'a EcsDoc<'a>);
+
+impl Serialize for ProcessObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let doc = self.0;
+        let (b, view) = (doc.b, doc.view);
+        let p = &*view.process;
+        let mut m = s.serialize_map(None)?;
+        // On exec, args are always present (even empty) and truncation is
+        // always stated.
+        identity(&mut m, b, p, matches!(doc.action, Action::Exec(_)))?;
+        if let Some(cwd) = &p.working_directory {
+            m.serialize_entry("working_directory", &**cwd)?;
+        }
+        if let Some(t) = &p.tty {
+            m.serialize_entry("tty", &TtyObj(t))?;
+        }
+        m.serialize_entry(
+            "uptime",
+            &(doc.now.saturating_sub(p.start_boottime_ns) / 1_000_000_000),
+        )?;
+        m.serialize_entry("real_user", &IdObj(p.uid))?;
+        m.serialize_entry("real_group", &IdObj(p.gid))?;
+        m.serialize_entry("vpid", &p.ns_tgid)?;
+        if let Some(r) = &view.parent {
+            m.serialize_entry("parent", &RelativeObj { b, r, me: None })?;
+        }
+        if let Some(r) = &view.session_leader {
+            m.serialize_entry("session_leader", &RelativeObj { b, r, me: Some(p) })?;
+        }
+        if let Some(r) = &view.group_leader {
+            m.serialize_entry("group_leader", &RelativeObj { b, r, me: Some(p) })?;
+        }
+        if let Some(e) = &view.entry_leader {
+            m.serialize_entry("entry_leader", &EntryObj { b, e, view })?;
+        }
+        match doc.action {
+            Action::Exec(rec) => {
+                m.serialize_entry("args_truncated", &rec.args_truncated)?;
+                m.serialize_entry("args_original_bytes", &rec.args_original_bytes)?;
+            }
+            Action::Fork => {
+                if p.image.args_truncated {
+                    m.serialize_entry("args_truncated", &true)?;
+                }
+            }
+            Action::End(rec) => {
+                if p.image.args_truncated {
+                    m.serialize_entry("args_truncated", &true)?;
+                }
+                m.serialize_entry("exit_code", &exit_code_from_wait_status(rec.exit_code))?;
+                m.serialize_entry("end", &b.time(doc.now))?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// `cgroup`: the kernel's cgroup id and the path the container was read
+/// from.
+struct CgroupObj<'a>(&'a ExecRecord);
+
+impl Serialize for CgroupObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("id", &self.0.cgroup_id)?;
+        m.serialize_entry("path", &DisplayStr(CgroupPath(&self.0.cgroup_leaf_first)))?;
+        m.end()
+    }
+}
+
+/// Leaf-first cgroup components shown root first: `/a/b/c`, or `/`.
+struct CgroupPath<'a>(&'a [String]);
+
+impl fmt::Display for CgroupPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("/");
+        }
+        for c in self.0.iter().rev() {
+            write!(f, "/{c}")?;
+        }
+        Ok(())
+    }
+}
+
+struct ContainerObj<'a>(&'a ContainerContext);
+
+impl Serialize for ContainerObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("id", &c.id)?;
+        if let Some(r) = &c.runtime {
+            m.serialize_entry("runtime", r)?;
+        }
+        if let Some(n) = &c.name {
+            m.serialize_entry("name", n)?;
+        }
+        if c.image_name.is_some() || c.image_tag.is_some() {
+            m.serialize_entry("image", &ImageObj(c))?;
+        }
+        m.end()
+    }
+}
+
+struct ImageObj<'a>(&'a ContainerContext);
+
+impl Serialize for ImageObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(n) = &self.0.image_name {
+            m.serialize_entry("name", n)?;
+        }
+        if let Some(t) = &self.0.image_tag {
+            m.serialize_entry("tag", t)?;
+        }
+        m.end()
+    }
+}
+
+struct OrchestratorObj<'a>(&'a ContainerContext);
+
+impl Serialize for OrchestratorObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", "kubernetes")?;
+        if let Some(ns) = &c.pod_namespace {
+            m.serialize_entry("namespace", ns)?;
+        }
+        m.serialize_entry("resource", &PodObj(c))?;
+        m.end()
+    }
+}
+
+struct PodObj<'a>(&'a ContainerContext);
+
+impl Serialize for PodObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", "pod")?;
+        if let Some(n) = &c.pod_name {
+            m.serialize_entry("name", n)?;
+        }
+        if let Some(u) = &c.pod_uid {
+            m.serialize_entry("id", u)?;
+        }
+        if !c.labels.is_empty() {
+            m.serialize_entry("labels", &c.labels)?;
+        }
+        m.end()
+    }
 }
 
 #[cfg(test)]
@@ -517,7 +736,7 @@ mod tests {
     #[test]
     fn exec_event_has_the_contract_fields() {
         let (_, rec, view) = curl_exec();
-        let v = builder().exec(&rec, &view, None);
+        let v = builder().exec(&rec, &view, None).to_value();
         assert_eq!(v["event"]["kind"], "event");
         assert_eq!(v["event"]["category"], json!(["process"]));
         assert_eq!(v["event"]["type"], json!(["start"]));
@@ -564,7 +783,7 @@ mod tests {
     #[test]
     fn timestamp_and_start_come_from_boottime_plus_the_clock_offset() {
         let (_, rec, view) = curl_exec();
-        let v = builder().exec(&rec, &view, None);
+        let v = builder().exec(&rec, &view, None).to_value();
         assert_eq!(
             v["@timestamp"],
             rfc3339_nanos(BOOT_EPOCH_NS + i128::from(rec.task.ktime_ns))
@@ -579,7 +798,7 @@ mod tests {
     #[test]
     fn exec_event_carries_parent_session_group_and_entry_leaders() {
         let (t, rec, view) = curl_exec();
-        let v = builder().exec(&rec, &view, None);
+        let v = builder().exec(&rec, &view, None).to_value();
         let bash = t.get(4200).unwrap();
         let parent = &v["process"]["parent"];
         assert_eq!(parent["pid"], 4200);
@@ -616,7 +835,7 @@ mod tests {
         rec.args_truncated = true;
         rec.args_original_bytes = 131_072;
         let view = t.on_exec(&rec, None);
-        let v = builder().exec(&rec, &view, None);
+        let v = builder().exec(&rec, &view, None).to_value();
         assert_eq!(v["process"]["args_truncated"], true);
         assert_eq!(v["process"]["args_original_bytes"], 131_072);
     }
@@ -626,7 +845,7 @@ mod tests {
         let mut t = table();
         let rec = exec(task(10, 1, 10, 5, 1), "/bin/true", &["true"]);
         let view = t.on_exec(&rec, None);
-        let v = builder().exec(&rec, &view, None);
+        let v = builder().exec(&rec, &view, None).to_value();
         assert!(v["process"].get("tty").is_none());
         assert_eq!(v["process"]["interactive"], false);
     }
@@ -648,7 +867,7 @@ mod tests {
             pod_uid: Some("uid-1".into()),
             labels: [("app".to_string(), "web".to_string())].into(),
         };
-        let v = builder().exec(&rec, &view, Some(&ctx));
+        let v = builder().exec(&rec, &view, Some(&ctx)).to_value();
         assert_eq!(
             v["container"],
             json!({"id": id, "runtime": "containerd", "name": "web",
@@ -678,11 +897,11 @@ mod tests {
             runtime: Some("podman".into()),
             ..Default::default()
         };
-        let v = builder().exec(&rec, &view, Some(&ctx));
+        let v = builder().exec(&rec, &view, Some(&ctx)).to_value();
         assert_eq!(v["container"], json!({"id": id, "runtime": "podman"}));
         assert!(v.get("orchestrator").is_none());
         // Without resolved context the id alone still marks the container.
-        let bare = builder().exec(&rec, &view, None);
+        let bare = builder().exec(&rec, &view, None).to_value();
         assert_eq!(bare["container"], json!({"id": id}));
     }
 
@@ -692,7 +911,7 @@ mod tests {
         let child = task(4300, 4200, 4200, 400, 100);
         let rec = ForkRecord { child };
         let view = t.on_fork(&rec).unwrap();
-        let v = builder().fork(&rec, &view, None);
+        let v = builder().fork(&rec, &view, None).to_value();
         assert_eq!(v["event"]["action"], "fork");
         assert_eq!(v["event"]["type"], json!(["start"]));
         assert_eq!(v["process"]["pid"], 4300);
@@ -711,7 +930,7 @@ mod tests {
             exit_code: 7 << 8,
         };
         let view = t.on_exit(&rec);
-        let v = builder().end(&rec, &view, None);
+        let v = builder().end(&rec, &view, None).to_value();
         assert_eq!(v["event"]["action"], "end");
         assert_eq!(v["event"]["type"], json!(["end"]));
         assert_eq!(v["process"]["exit_code"], 7);
@@ -732,7 +951,7 @@ mod tests {
         let mut t = table();
         let rec = exec(task(10, 9, 10, 5, 4), "/bin/x", &["x"]);
         let view = t.on_exec(&rec, None);
-        let v = builder().exec(&rec, &view, None);
+        let v = builder().exec(&rec, &view, None).to_value();
         let parent = &v["process"]["parent"];
         assert_eq!(parent["pid"], 9);
         assert_eq!(
@@ -741,6 +960,92 @@ mod tests {
         );
         assert!(parent["start"].is_string());
         assert!(parent.get("name").is_none() && parent.get("args").is_none());
+    }
+
+    /// Fails on an object that names a key twice (serde_json would keep
+    /// the last one silently).
+    fn assert_unique_keys(line: &str) {
+        struct Check;
+        impl<'de> serde::de::Visitor<'de> for Check {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(k) = m.next_key::<String>()? {
+                    if !seen.insert(k.clone()) {
+                        return Err(serde::de::Error::custom(format!("key {k} twice")));
+                    }
+                    m.next_value::<Checked>()?;
+                }
+                Ok(())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+                while a.next_element::<Checked>()?.is_some() {}
+                Ok(())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_unit<E>(self) -> Result<(), E> {
+                Ok(())
+            }
+        }
+        struct Checked;
+        impl<'de> serde::Deserialize<'de> for Checked {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(Check).map(|()| Checked)
+            }
+        }
+        serde_json::from_str::<Checked>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+
+    #[test]
+    #[should_panic(expected = "key a twice")]
+    fn the_duplicate_key_check_catches_a_repeated_key() {
+        assert_unique_keys(r#"{"x": [{"a": 1, "a": 2}]}"#);
+    }
+
+    #[test]
+    fn no_object_in_any_event_names_a_key_twice() {
+        let (mut t, curl, view) = curl_exec();
+        let ctx = ContainerContext {
+            id: "c".repeat(64),
+            runtime: Some("containerd".into()),
+            name: Some("web".into()),
+            image_name: Some("busybox".into()),
+            image_tag: Some("1".into()),
+            pod_name: Some("p".into()),
+            pod_namespace: Some("ns".into()),
+            pod_uid: Some("u".into()),
+            labels: [("a".to_string(), "b".to_string())].into(),
+        };
+        let b = builder();
+        assert_unique_keys(&serde_json::to_string(&b.exec(&curl, &view, Some(&ctx))).unwrap());
+        let fork = ForkRecord {
+            child: task(4300, 4242, 4200, 300, 200),
+        };
+        let fview = t.on_fork(&fork).unwrap();
+        assert_unique_keys(&serde_json::to_string(&b.fork(&fork, &fview, Some(&ctx))).unwrap());
+        let exit = ExitRecord {
+            task: curl.task.clone(),
+            exit_code: 0,
+        };
+        let eview = t.on_exit(&exit);
+        assert_unique_keys(&serde_json::to_string(&b.end(&exit, &eview, None)).unwrap());
     }
 
     #[test]
@@ -755,7 +1060,7 @@ mod tests {
         ];
         let rec = exec(task(10, 1, 10, 5, 1), "/bin/x", &nasty);
         let view = t.on_exec(&rec, None);
-        let line = builder().exec(&rec, &view, None).to_string();
+        let line = serde_json::to_string(&builder().exec(&rec, &view, None)).unwrap();
         assert!(!line.contains('\n'));
         let back: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(back["process"]["args"], json!(nasty));

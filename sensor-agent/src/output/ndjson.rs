@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::Value;
+use serde::Serialize;
 
 /// Flush at least this often while lines are pending.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -80,21 +80,22 @@ impl<W: Write> NdjsonWriter<W> {
         }
     }
 
-    /// Appends one document as one line; flushes when the interval is due.
-    pub fn write(&mut self, doc: &Value) -> Result<(), OutputError> {
-        let kind = match doc {
-            Value::Object(_) => None,
-            Value::Null => Some("null"),
-            Value::Bool(_) => Some("boolean"),
-            Value::Number(_) => Some("number"),
-            Value::String(_) => Some("string"),
-            Value::Array(_) => Some("array"),
+    /// Appends one document (a JSON object) as one line; flushes when the
+    /// interval is due.
+    pub fn write<T: Serialize + ?Sized>(&mut self, doc: &T) -> Result<(), OutputError> {
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, doc).map_err(io::Error::from)?;
+        let kind = match self.scratch.first() {
+            Some(b'{') => None,
+            Some(b'[') => Some("array"),
+            Some(b'"') => Some("string"),
+            Some(b'n') => Some("null"),
+            Some(b't' | b'f') => Some("boolean"),
+            _ => Some("number"),
         };
         if let Some(kind) = kind {
             return Err(OutputError::NotAnObject(kind));
         }
-        self.scratch.clear();
-        serde_json::to_writer(&mut self.scratch, doc).map_err(io::Error::from)?;
         self.scratch.push(b'\n');
         self.out.write_all(&self.scratch)?;
         self.lines += 1;
@@ -141,7 +142,7 @@ impl<W: Write> NdjsonWriter<W> {
 mod tests {
     use std::{cell::RefCell, os::fd::FromRawFd, rc::Rc};
 
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 

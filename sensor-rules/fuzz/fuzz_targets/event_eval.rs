@@ -1,5 +1,6 @@
 //! Arbitrary JSON events against a fixed rule set (all operators, functions,
-//! arrays, nested and flattened keys) and alert building.
+//! arrays, nested and flattened keys) and alert building; the projection onto
+//! the rules' fields must match exactly as the whole event does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +39,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
     };
-    for rule in rules().matching(&event) {
+    let matched = rules().matching(&event);
+    let projected = rules().fields().project(&event);
+    let ids = |rs: &[&Rule]| rs.iter().map(|r| r.meta.rule_id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&rules().matching(&projected)),
+        ids(&matched),
+        "projection {projected} of {event}"
+    );
+    for rule in matched {
         let alert = sensor_rules::alert::build_alert(rule, &event);
         // The alert must always serialise to one line of JSON.
         let line = serde_json::to_string(&alert).expect("alert serialises");

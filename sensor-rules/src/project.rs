@@ -1,0 +1,593 @@
+//! The part of a document a rule set can look at.
+//!
+//! A [`FieldSet`] holds every field path the rules read. [`FieldSet::project`]
+//! serialises any `Serialize` document (a typed event, or a
+//! `serde_json::Value`) straight into a `Value` that keeps only those fields,
+//! so a producer that already has typed events never builds the whole JSON
+//! tree just to evaluate rules: the result matches exactly as the full
+//! document would (`projection_matches_like_the_full_document` below, and the
+//! `project` fuzz target).
+//!
+//! Walking the same way [`crate::value::FieldPath`] does, a projection keeps
+//! arrays (each element projected), and keys that spell several path
+//! segments with dots (`"user.id"`).
+
+use serde::ser::{self, Impossible, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A trie of field paths.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldSet {
+    /// The whole subtree below this node is wanted.
+    whole: bool,
+    children: BTreeMap<String, FieldSet>,
+}
+
+impl FieldSet {
+    pub fn new() -> FieldSet {
+        FieldSet::default()
+    }
+
+    /// Adds a path (its segments, e.g. `["process", "args"]`). The empty
+    /// path wants everything.
+    pub fn insert<S: AsRef<str>>(&mut self, path: &[S]) {
+        let mut node = self;
+        for seg in path {
+            if node.whole {
+                return;
+            }
+            node = node.children.entry(seg.as_ref().to_string()).or_default();
+        }
+        node.whole = true;
+        node.children.clear();
+    }
+
+    /// True when nothing is wanted.
+    pub fn is_empty(&self) -> bool {
+        !self.whole && self.children.is_empty()
+    }
+
+    /// The node for a key, which may spell several segments with dots.
+    fn child(&self, key: &str) -> Option<&FieldSet> {
+        if self.whole {
+            return Some(self);
+        }
+        if let Some(c) = self.children.get(key) {
+            return Some(c);
+        }
+        if !key.contains('.') {
+            return None;
+        }
+        let mut node = self;
+        for seg in key.split('.') {
+            if node.whole {
+                return Some(node);
+            }
+            node = node.children.get(seg)?;
+        }
+        Some(node)
+    }
+
+    /// `doc` reduced to the wanted fields. Serialisation errors (a map with
+    /// non-string keys, a failing `Serialize` impl) give `Value::Null`.
+    pub fn project<T: Serialize + ?Sized>(&self, doc: &T) -> Value {
+        doc.serialize(Projector { want: self })
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// Serialises one value, keeping only what `want` asks for.
+#[derive(Clone, Copy)]
+struct Projector<'w> {
+    want: &'w FieldSet,
+}
+
+type Error = serde_json::Error;
+
+fn full<T: Serialize + ?Sized>(v: &T) -> Result<Value, Error> {
+    serde_json::to_value(v)
+}
+
+impl<'w> ser::Serializer for Projector<'w> {
+    type Ok = Value;
+    type Error = Error;
+    type SerializeSeq = SeqProjector<'w>;
+    type SerializeTuple = SeqProjector<'w>;
+    type SerializeTupleStruct = SeqProjector<'w>;
+    type SerializeTupleVariant = Impossible<Value, Error>;
+    type SerializeMap = MapProjector<'w>;
+    type SerializeStruct = MapProjector<'w>;
+    type SerializeStructVariant = Impossible<Value, Error>;
+
+    fn serialize_bool(self, v: bool) -> Result<Value, Error> {
+        Ok(Value::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_u8(self, v: u8) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result<Value, Error> {
+        Ok(v.into())
+    }
+    fn serialize_i128(self, v: i128) -> Result<Value, Error> {
+        full(&v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<Value, Error> {
+        full(&v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<Value, Error> {
+        full(&v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<Value, Error> {
+        full(&v)
+    }
+    fn serialize_char(self, v: char) -> Result<Value, Error> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn serialize_str(self, v: &str) -> Result<Value, Error> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<Value, Error> {
+        full(v)
+    }
+    fn serialize_none(self) -> Result<Value, Error> {
+        Ok(Value::Null)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Value, Error> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<Value, Error> {
+        Ok(Value::Null)
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<Value, Error> {
+        Ok(Value::Null)
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<Value, Error> {
+        Ok(Value::String(variant.to_string()))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<Value, Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result<Value, Error> {
+        // Externally tagged, like serde_json: `{variant: value}`.
+        match self.want.child(variant) {
+            Some(w) if w.whole => ser::Serializer::serialize_newtype_variant(
+                serde_json::value::Serializer,
+                name,
+                index,
+                variant,
+                v,
+            ),
+            Some(w) => {
+                let mut m = Map::new();
+                m.insert(variant.to_string(), v.serialize(Projector { want: w })?);
+                Ok(Value::Object(m))
+            }
+            None => Ok(Value::Object(Map::new())),
+        }
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<SeqProjector<'w>, Error> {
+        Ok(SeqProjector {
+            want: self.want,
+            items: Vec::with_capacity(len.unwrap_or(0)),
+        })
+    }
+    fn serialize_tuple(self, len: usize) -> Result<SeqProjector<'w>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        len: usize,
+    ) -> Result<SeqProjector<'w>, Error> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(ser::Error::custom(
+            "tuple variants have no JSON field form to project",
+        ))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<MapProjector<'w>, Error> {
+        Ok(MapProjector {
+            want: self.want,
+            map: Map::new(),
+            key: None,
+        })
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapProjector<'w>, Error> {
+        self.serialize_map(None)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(ser::Error::custom(
+            "struct variants have no JSON field form to project",
+        ))
+    }
+}
+
+/// Array elements are projected with the same wants: a path walks into
+/// every element (`threat.technique.id`).
+struct SeqProjector<'w> {
+    want: &'w FieldSet,
+    items: Vec<Value>,
+}
+
+impl SeqProjector<'_> {
+    fn push<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.items.push(v.serialize(Projector { want: self.want })?);
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for SeqProjector<'_> {
+    type Ok = Value;
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.push(v)
+    }
+    fn end(self) -> Result<Value, Error> {
+        Ok(Value::Array(self.items))
+    }
+}
+
+impl ser::SerializeTuple for SeqProjector<'_> {
+    type Ok = Value;
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.push(v)
+    }
+    fn end(self) -> Result<Value, Error> {
+        Ok(Value::Array(self.items))
+    }
+}
+
+impl ser::SerializeTupleStruct for SeqProjector<'_> {
+    type Ok = Value;
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.push(v)
+    }
+    fn end(self) -> Result<Value, Error> {
+        Ok(Value::Array(self.items))
+    }
+}
+
+/// Keeps the entries whose key leads to a wanted field.
+struct MapProjector<'w> {
+    want: &'w FieldSet,
+    map: Map<String, Value>,
+    /// The key of a map entry whose value comes next, if wanted.
+    key: Option<(String, Option<&'w FieldSet>)>,
+}
+
+impl<'w> MapProjector<'w> {
+    fn entry<T: Serialize + ?Sized>(
+        &mut self,
+        key: String,
+        want: Option<&'w FieldSet>,
+        v: &T,
+    ) -> Result<(), Error> {
+        let Some(want) = want else { return Ok(()) };
+        let projected = if want.whole {
+            full(v)?
+        } else {
+            v.serialize(Projector { want })?
+        };
+        self.map.insert(key, projected);
+        Ok(())
+    }
+}
+
+impl ser::SerializeMap for MapProjector<'_> {
+    type Ok = Value;
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        let key = key.serialize(KeySerializer)?;
+        let want = self.want.child(&key);
+        self.key = Some((key, want));
+        Ok(())
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        let (key, want) = self
+            .key
+            .take()
+            .ok_or_else(|| ser::Error::custom("map value without a key"))?;
+        self.entry(key, want, v)
+    }
+    fn end(self) -> Result<Value, Error> {
+        Ok(Value::Object(self.map))
+    }
+}
+
+impl ser::SerializeStruct for MapProjector<'_> {
+    type Ok = Value;
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        v: &T,
+    ) -> Result<(), Error> {
+        let want = self.want.child(key);
+        if want.is_none() {
+            return Ok(());
+        }
+        self.entry(key.to_string(), want, v)
+    }
+    fn end(self) -> Result<Value, Error> {
+        Ok(Value::Object(self.map))
+    }
+}
+
+/// Map keys as JSON object keys: strings, or numbers and booleans written
+/// as text, the way serde_json does.
+struct KeySerializer;
+
+fn key_error() -> Error {
+    ser::Error::custom("map key must be a string")
+}
+
+impl ser::Serializer for KeySerializer {
+    type Ok = String;
+    type Error = Error;
+    type SerializeSeq = Impossible<String, Error>;
+    type SerializeTuple = Impossible<String, Error>;
+    type SerializeTupleStruct = Impossible<String, Error>;
+    type SerializeTupleVariant = Impossible<String, Error>;
+    type SerializeMap = Impossible<String, Error>;
+    type SerializeStruct = Impossible<String, Error>;
+    type SerializeStructVariant = Impossible<String, Error>;
+
+    fn serialize_str(self, v: &str) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_char(self, v: char) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_bool(self, v: bool) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i8(self, v: i8) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i16(self, v: i16) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i32(self, v: i32) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_i64(self, v: i64) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u8(self, v: u8) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u16(self, v: u16) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u32(self, v: u32) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_u64(self, v: u64) -> Result<String, Error> {
+        Ok(v.to_string())
+    }
+    fn serialize_f32(self, _: f32) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_f64(self, _: f64) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_none(self) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_unit(self) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<String, Error> {
+        Ok(variant.to_string())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<String, Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<String, Error> {
+        Err(key_error())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
+        Err(key_error())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
+        Err(key_error())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, Error> {
+        Err(key_error())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, Error> {
+        Err(key_error())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
+        Err(key_error())
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Error> {
+        Err(key_error())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, Error> {
+        Err(key_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(paths: &[&str]) -> FieldSet {
+        let mut s = FieldSet::new();
+        for p in paths {
+            s.insert(&p.split('.').collect::<Vec<_>>());
+        }
+        s
+    }
+
+    #[test]
+    fn projection_keeps_only_the_wanted_fields() {
+        let doc = json!({"process": {"name": "curl", "pid": 7, "args": ["a", "b"],
+                         "parent": {"name": "sh", "pid": 1}}, "host": {"name": "n"}});
+        let p = set(&["process.name", "process.parent.name"]).project(&doc);
+        assert_eq!(
+            p,
+            json!({"process": {"name": "curl", "parent": {"name": "sh"}}})
+        );
+    }
+
+    #[test]
+    fn a_wanted_object_is_kept_whole() {
+        let doc =
+            json!({"process": {"tty": {"char_device": {"major": 136, "minor": 0}}, "pid": 7}});
+        let p = set(&["process.tty"]).project(&doc);
+        assert_eq!(
+            p,
+            json!({"process": {"tty": {"char_device": {"major": 136, "minor": 0}}}})
+        );
+    }
+
+    #[test]
+    fn arrays_of_objects_are_projected_element_by_element() {
+        let doc =
+            json!({"threat": [{"tactic": {"id": "TA1", "name": "x"}}, {"tactic": {"id": "TA2"}}]});
+        let p = set(&["threat.tactic.id"]).project(&doc);
+        assert_eq!(
+            p,
+            json!({"threat": [{"tactic": {"id": "TA1"}}, {"tactic": {"id": "TA2"}}]})
+        );
+    }
+
+    #[test]
+    fn dotted_keys_count_as_their_segments() {
+        let doc = json!({"user.id": "0", "process": {"parent.name": "sh", "x": 1}});
+        let p = set(&["user.id", "process.parent.name"]).project(&doc);
+        assert_eq!(p, json!({"user.id": "0", "process": {"parent.name": "sh"}}));
+    }
+
+    #[test]
+    fn typed_structs_project_like_their_json() {
+        #[derive(serde::Serialize)]
+        struct Proc<'a> {
+            name: &'a str,
+            args: Vec<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            tty: Option<u32>,
+        }
+        #[derive(serde::Serialize)]
+        struct Doc<'a> {
+            process: Proc<'a>,
+            #[serde(rename = "@timestamp")]
+            ts: &'a str,
+        }
+        let d = Doc {
+            process: Proc {
+                name: "curl",
+                args: vec!["curl", "-k"],
+                tty: None,
+            },
+            ts: "t",
+        };
+        let s = set(&["process.args", "process.tty", "@timestamp"]);
+        assert_eq!(s.project(&d), s.project(&serde_json::to_value(&d).unwrap()));
+        assert_eq!(
+            s.project(&d),
+            json!({"process": {"args": ["curl", "-k"]}, "@timestamp": "t"})
+        );
+    }
+
+    #[test]
+    fn a_prefix_path_absorbs_longer_ones() {
+        let mut s = set(&["process.parent.name"]);
+        s.insert(&["process"]);
+        s.insert(&["process", "args"]);
+        assert_eq!(s, set(&["process"]));
+        assert!(FieldSet::new().is_empty());
+    }
+}
