@@ -142,14 +142,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     error!("cannot wait on the ring buffer: {e}");
                     break Ok(());
                 }
-                match reader.drain(BATCH, |rec| pipeline.handle(rec, &mut out)) {
-                    Ok(0) => {}
-                    Ok(_) => {
-                        if let Err(e) = out.flush() {
-                            break Err(e);
-                        }
-                    }
-                    Err(e) => break Err(e),
+                let alerts = pipeline.totals().alerts;
+                if let Err(e) = reader.drain(BATCH, |rec| pipeline.handle(rec, &mut out)) {
+                    break Err(e);
+                }
+                // Alerts leave at once; events within the flush interval, or
+                // before the reader sleeps, so none is held back while idle.
+                let flushed = if pipeline.totals().alerts > alerts || reader.asleep() {
+                    out.flush()
+                } else {
+                    out.flush_if_due().map(|_| ())
+                };
+                if let Err(e) = flushed {
+                    break Err(e);
                 }
             }
             _ = sigterm.recv() => break Ok(()),

@@ -2,7 +2,7 @@
 //!
 //! A kernel wake-up per record costs the process that exec'd an IPI on its
 //! own CPU (5-20 µs per record measured on this project's VMs). So while
-//! records keep coming the agent polls the ring every millisecond and the
+//! records keep coming the agent polls the ring every 2 ms and the
 //! programs never wake it; after a quiet spell it tells them it sleeps
 //! (`READER` map) and waits for the wake-up the next record then sends. It
 //! stays asleep, woken per record, while records only trickle in (one
@@ -19,9 +19,9 @@ use tokio::{
 use super::loader::ReaderState;
 
 /// How often a busy reader drains the ring: the most a record waits.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(1);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Empty polls in a row before the reader goes to sleep.
-const IDLE_POLLS: u32 = 50;
+const IDLE_POLLS: u32 = 25;
 /// While asleep, drain this often anyway: a record committed in the instant
 /// between the program's check of `READER` and the reader falling asleep
 /// sends no wake-up.

@@ -48,25 +48,42 @@ pub struct ContainerContext {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rfc3339(pub i128);
 
-impl fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Rfc3339 {
+    /// Writes the 30 bytes of the timestamp into `buf`. By hand rather than
+    /// with `write!`: every event carries half a dozen timestamps.
+    fn format<'b>(&self, buf: &'b mut [u8; 30]) -> &'b str {
         let secs = self.0.div_euclid(1_000_000_000) as i64;
         let nanos = self.0.rem_euclid(1_000_000_000) as u32;
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        let sod = secs.rem_euclid(86_400);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-            sod / 3600,
-            sod % 3600 / 60,
-            sod % 60
-        )
+        let sod = secs.rem_euclid(86_400) as u32;
+        fn digits(out: &mut [u8], mut v: u32) {
+            for b in out.iter_mut().rev() {
+                *b = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        *buf = *b"0000-00-00T00:00:00.000000000Z";
+        digits(&mut buf[0..4], y.clamp(0, 9999) as u32);
+        digits(&mut buf[5..7], m);
+        digits(&mut buf[8..10], d);
+        digits(&mut buf[11..13], sod / 3600);
+        digits(&mut buf[14..16], sod % 3600 / 60);
+        digits(&mut buf[17..19], sod % 60);
+        digits(&mut buf[20..29], nanos);
+        // Only ASCII digits and separators were written.
+        std::str::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.format(&mut [0; 30]))
     }
 }
 
 impl Serialize for Rfc3339 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.format(&mut [0; 30]))
     }
 }
 
@@ -315,7 +332,7 @@ struct IdObj(u32);
 impl Serialize for IdObj {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("id", &DisplayStr(self.0))?;
+        m.serialize_entry("id", itoa::Buffer::new().format(self.0))?;
         m.end()
     }
 }

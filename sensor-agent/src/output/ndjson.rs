@@ -15,8 +15,9 @@ use std::{
 
 use serde::Serialize;
 
-/// Flush at least this often while lines are pending.
-pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Flush at least this often while lines are pending (alerts are flushed
+/// at once by the caller).
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 const BUFFER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
