@@ -30,6 +30,9 @@ use crate::{
     pipeline::{MAINTENANCE_INTERVAL, Pipeline, Selection, Totals},
 };
 
+/// How often the metrics endpoint's counters are brought up to date (and
+/// the health heartbeat renewed).
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 /// Records handled before the loop flushes and checks signals and timers,
 /// so a sustained storm cannot starve them.
 const BATCH: usize = 4096;
@@ -125,6 +128,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut report = tokio::time::interval(Duration::from_secs(args.drop_report_secs.max(1)));
+    let mut publish = tokio::time::interval(METRICS_INTERVAL);
     let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);
     maintain.tick().await;
     let mut reported = DropCounts::default();
@@ -180,7 +184,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     );
                     reported = drops;
                 }
-                pipeline.publish_metrics(drops.total());
+            }
+            _ = publish.tick() => {
+                let drops = sensor.drops().map(|d| d.total()).unwrap_or(0);
+                pipeline.publish_metrics(drops);
             }
             _ = maintain.tick() => {
                 let pruned = pipeline.maintain(BootClock::measure());
