@@ -39,7 +39,10 @@ fn metrics_endpoint_counts_the_execs_the_agent_wrote() {
     let addr = free_loopback_port();
     let agent = Agent::start(&["--metrics-addr", &addr.to_string()]);
     let health = get(addr, "/healthz");
-    assert!(health.starts_with("HTTP/1.") && health.contains(" 200 "), "{health}");
+    assert!(
+        health.starts_with("HTTP/1.") && health.contains(" 200 "),
+        "{health}"
+    );
     assert!(health.ends_with("ok\n"), "{health}");
 
     let marker = unique_marker("metrics");
@@ -55,7 +58,10 @@ fn metrics_endpoint_counts_the_execs_the_agent_wrote() {
         if execs >= exec_lines {
             break r;
         }
-        assert!(Instant::now() < deadline, "exec counter stuck below {exec_lines}:\n{r}");
+        assert!(
+            Instant::now() < deadline,
+            "exec counter stuck below {exec_lines}:\n{r}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(text.contains(" 200 "), "{text}");
