@@ -77,6 +77,14 @@ impl FieldSet {
     }
 }
 
+macro_rules! scalar_as_json {
+    ($($method:ident : $t:ty),*) => {$(
+        fn $method(self, v: $t) -> Result<Value, Error> {
+            full(&v)
+        }
+    )*};
+}
+
 /// Serialises one value, keeping only what `want` asks for.
 #[derive(Clone, Copy)]
 struct Projector<'w> {
@@ -100,45 +108,23 @@ impl<'w> ser::Serializer for Projector<'w> {
     type SerializeStruct = MapProjector<'w>;
     type SerializeStructVariant = Impossible<Value, Error>;
 
-    fn serialize_bool(self, v: bool) -> Result<Value, Error> {
-        Ok(Value::Bool(v))
-    }
-    fn serialize_i8(self, v: i8) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_u8(self, v: u8) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value, Error> {
-        Ok(v.into())
-    }
-    fn serialize_i128(self, v: i128) -> Result<Value, Error> {
-        full(&v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<Value, Error> {
-        full(&v)
-    }
-    fn serialize_f32(self, v: f32) -> Result<Value, Error> {
-        full(&v)
-    }
-    fn serialize_f64(self, v: f64) -> Result<Value, Error> {
-        full(&v)
-    }
+    // Scalars are kept as they are: a path that goes on below one finds
+    // nothing there, exactly as in the whole document.
+    scalar_as_json!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_i128: i128,
+        serialize_u128: u128,
+        serialize_f32: f32,
+        serialize_f64: f64
+    );
     fn serialize_char(self, v: char) -> Result<Value, Error> {
         Ok(Value::String(v.to_string()))
     }
@@ -263,38 +249,27 @@ impl SeqProjector<'_> {
     }
 }
 
-impl ser::SerializeSeq for SeqProjector<'_> {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, Error> {
-        Ok(Value::Array(self.items))
-    }
+/// The three sequence traits differ only in the element method's name.
+macro_rules! seq_projector {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for SeqProjector<'_> {
+            type Ok = Value;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                self.push(v)
+            }
+            fn end(self) -> Result<Value, Error> {
+                Ok(Value::Array(self.items))
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for SeqProjector<'_> {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, Error> {
-        Ok(Value::Array(self.items))
-    }
-}
-
-impl ser::SerializeTupleStruct for SeqProjector<'_> {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.push(v)
-    }
-    fn end(self) -> Result<Value, Error> {
-        Ok(Value::Array(self.items))
-    }
-}
+seq_projector!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 /// Keeps the entries whose key leads to a wanted field.
 struct MapProjector<'w> {
@@ -366,6 +341,14 @@ impl ser::SerializeStruct for MapProjector<'_> {
 /// as text, the way serde_json does.
 struct KeySerializer;
 
+macro_rules! key_as_text {
+    ($($method:ident : $t:ty),*) => {$(
+        fn $method(self, v: $t) -> Result<String, Error> {
+            Ok(v.to_string())
+        }
+    )*};
+}
+
 fn key_error() -> Error {
     ser::Error::custom("map key must be a string")
 }
@@ -387,33 +370,17 @@ impl ser::Serializer for KeySerializer {
     fn serialize_char(self, v: char) -> Result<String, Error> {
         Ok(v.to_string())
     }
-    fn serialize_bool(self, v: bool) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i8(self, v: i8) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, Error> {
-        Ok(v.to_string())
-    }
+    key_as_text!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64
+    );
     fn serialize_f32(self, _: f32) -> Result<String, Error> {
         Err(key_error())
     }
