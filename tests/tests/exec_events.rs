@@ -75,3 +75,37 @@ fn working_directory_of_a_running_process_is_reported() {
     );
     agent.stop();
 }
+
+#[test]
+fn raw_tp_fallback_reports_the_same_exec_fields() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let agent = Agent::start(&["--force-raw-tp"]);
+    let marker = unique_marker("raw-tp");
+    let pid = run(Command::new("/bin/echo")
+        .args([marker.as_str(), "x y"])
+        .stdout(Stdio::null()));
+    let v = agent.wait_for("the marked echo", EVENT_TIMEOUT, exec_with_arg(&marker));
+    let p = &v["process"];
+    assert_eq!(p["args"], serde_json::json!(["/bin/echo", marker, "x y"]));
+    assert_eq!(p["executable"], canonical("/bin/echo"));
+    assert_eq!(p["pid"], pid);
+    assert_eq!(p["parent"]["pid"], std::process::id());
+    assert_eq!(p["args_truncated"], false);
+    let done = agent.stop();
+    for hook in [
+        "sched_process_exec",
+        "sched_process_fork",
+        "sched_process_exit",
+    ] {
+        assert!(
+            done.stderr
+                .iter()
+                .any(|l| l.contains("attached") && l.contains(hook) && l.contains("RawTp")),
+            "{hook} not attached as raw_tp:\n{}",
+            done.stderr.join("\n")
+        );
+    }
+}

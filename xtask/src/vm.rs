@@ -336,6 +336,9 @@ captured() {
     sleep 1; i=$((i + 1))
   done
   kill -INT $apid 2>/dev/null; wait $apid
+  # How each hook attached (tp_btf or the raw_tp fallback), the path-walk
+  # depth the verifier took, and the final summary.
+  grep -E "attached|verified|falling back|retrying" /tmp/agent.err | sed 's/^/agent: /'
   echo "agent: $(tail -n 1 /tmp/agent.err)"
   grep -q vmtest-marker /tmp/events.ndjson || { tail -n 20 /tmp/agent.err; false; }
 }
