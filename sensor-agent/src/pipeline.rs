@@ -5,7 +5,6 @@
 //! hand-built records; `run` feeds it from the ring buffer.
 
 use std::{
-    collections::HashMap,
     io::Write,
     sync::Arc,
     time::{Duration, Instant},
@@ -21,12 +20,12 @@ use crate::{
     enrich::{
         container::{CgroupResolver, ContainerRef, container_id_from_proc_cgroup},
         host::BootClock,
-        metadata::{MetadataCache, container_context},
+        metadata::{ContainerContext, MetadataCache},
         proctable::{ProcessTable, ProcessView},
     },
     metrics::Metrics,
     output::{
-        ecs::{ContainerContext, EcsBuilder, EcsDoc},
+        ecs::{EcsBuilder, EcsDoc},
         ndjson::{NdjsonWriter, OutputError},
     },
 };
@@ -88,14 +87,9 @@ impl Default for Selection {
     }
 }
 
-/// Containers seen recently, so fork and exit events (which carry no cgroup)
-/// get the same context as their exec.
-const KNOWN_CONTAINERS: usize = 4096;
-
 pub struct Pipeline {
     table: ProcessTable,
     cgroups: CgroupResolver,
-    containers: HashMap<Arc<str>, ContainerRef>,
     metadata: Option<Arc<MetadataCache>>,
     ecs: EcsBuilder,
     emit: Emitter,
@@ -159,7 +153,6 @@ impl Pipeline {
         Self {
             table,
             cgroups,
-            containers: HashMap::new(),
             metadata,
             ecs,
             emit: Emitter {
@@ -187,8 +180,7 @@ impl Pipeline {
 
     /// Loads the processes already running, with their container ids.
     pub fn seed_from_proc(&mut self) -> usize {
-        self.table
-            .seed_from_proc(&|cg| container_id_from_proc_cgroup(cg).map(|c| c.id))
+        self.table.seed_from_proc(&container_id_from_proc_cgroup)
     }
 
     /// Periodic upkeep: re-measure the boot→wall clock (NTP steps), drop
@@ -212,13 +204,8 @@ impl Pipeline {
                     .cgroups
                     .resolve(rec.cgroup_id, &rec.cgroup_leaf_first)
                     .cloned();
-                let view = self
-                    .table
-                    .on_exec(&rec, container.as_ref().map(|c| c.id.clone()));
-                if let Some(c) = &container {
-                    self.remember(&view, c);
-                }
                 let ctx = container.as_ref().map(|c| self.context(c));
+                let view = self.table.on_exec(&rec, container);
                 let doc = self.ecs.exec(&rec, &view, ctx.as_ref());
                 self.emit.emit(&doc, out)
             }
@@ -247,36 +234,23 @@ impl Pipeline {
         }
     }
 
-    fn remember(&mut self, view: &ProcessView, c: &ContainerRef) {
-        let Some(id) = &view.process.container_id else {
-            return;
+    fn context(&mut self, c: &Arc<ContainerRef>) -> ContainerContext {
+        let Some(m) = &self.metadata else {
+            return ContainerContext {
+                container: c.clone(),
+                meta: None,
+            };
         };
-        if self.containers.contains_key(id) {
-            return;
+        let ctx = m.context(c);
+        if ctx.meta().name.is_none() {
+            self.totals.enrichment_misses += 1;
         }
-        if self.containers.len() >= KNOWN_CONTAINERS {
-            self.containers.clear();
-        }
-        self.containers.insert(id.clone(), c.clone());
-    }
-
-    fn context(&mut self, c: &ContainerRef) -> ContainerContext {
-        match &self.metadata {
-            Some(m) => {
-                let ctx = m.context(c);
-                if ctx.name.is_none() {
-                    self.totals.enrichment_misses += 1;
-                }
-                ctx
-            }
-            None => container_context(c, None),
-        }
+        ctx
     }
 
     /// The context of a fork/exit, from the container its process is in.
     fn context_of(&mut self, view: &ProcessView) -> Option<ContainerContext> {
-        let id = view.process.container_id.as_ref()?;
-        let c = self.containers.get(id)?.clone();
+        let c = view.process.container.clone()?;
         Some(self.context(&c))
     }
 

@@ -56,11 +56,14 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
     })
 }
 
-/// Builds everything user space needs before the first record: rules first
-/// (a bad rules directory fails before any kernel work), host context, the
-/// process table seeded from /proc.
-fn pipeline(args: &RunArgs, sensor: &Sensor, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
-    let detector = args.rules.as_deref().map(Detector::load).transpose()?;
+/// Builds everything user space needs before the first record: host
+/// context, the process table seeded from /proc, the metadata cache.
+fn pipeline(
+    args: &RunArgs,
+    sensor: &Sensor,
+    detector: Option<Detector>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Pipeline> {
     let host = HostInfo::detect();
     let table = ProcessTable::new(TableConfig {
         // entity_id must differ across nodes; the hostname stands in when
@@ -102,14 +105,8 @@ fn release_startup_memory() {
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = capture_options(&args)?;
-    if let Some(dir) = &args.rules
-        && !dir.is_dir()
-    {
-        anyhow::bail!(
-            "--rules {}: not a directory of .toml rule files",
-            dir.display()
-        );
-    }
+    // Rules first: a bad rules directory fails before any kernel work.
+    let detector = args.rules.as_deref().map(Detector::load).transpose()?;
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = args.metrics_addr {
         metrics::serve(addr, metrics.clone())?;
@@ -119,7 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .then(crate::capture::enable_program_stats)
         .transpose()?;
     let mut sensor = Sensor::load(&opts)?;
-    let mut pipeline = pipeline(&args, &sensor, metrics.clone())?;
+    let mut pipeline = pipeline(&args, &sensor, detector, metrics.clone())?;
     release_startup_memory();
     let ring = sensor.take_ring()?;
     let mut reader = RingReader::new(ring, sensor.take_reader_state()?)?;

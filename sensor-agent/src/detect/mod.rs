@@ -88,10 +88,6 @@ impl Detector {
         }
     }
 
-    pub fn rule_count(&self) -> usize {
-        self.rules.len()
-    }
-
     /// The alert lines for one ECS event: one per matching rule. Rules run
     /// on the projection of `event` onto the fields they read; only an
     /// event that raised an alert is turned into a whole JSON tree.

@@ -36,9 +36,11 @@
 //!   runtime is [`Runtime::Unknown`].
 
 use std::{
+    borrow::Borrow,
     collections::HashMap,
     fmt,
-    hash::{BuildHasherDefault, Hasher},
+    hash::{BuildHasher, BuildHasherDefault, Hash, Hasher},
+    sync::Arc,
 };
 
 /// The container runtime whose cgroup naming matched.
@@ -189,6 +191,16 @@ pub fn parse_cgroup_components<S: AsRef<str>>(leaf_first: &[S]) -> Option<Contai
     None
 }
 
+/// A podman container with `id`, for the unit tests of later stages.
+#[cfg(test)]
+pub(crate) fn test_container(id: &str) -> Option<Arc<ContainerRef>> {
+    Some(Arc::new(ContainerRef {
+        id: id.to_string(),
+        runtime: Runtime::Podman,
+        pod_uid: None,
+    }))
+}
+
 /// Finds the container in a slash-separated cgroup path such as
 /// `/kubepods/besteffort/pod<uid>/<id>`.
 pub fn parse_cgroup_path(path: &str) -> Option<ContainerRef> {
@@ -272,11 +284,40 @@ impl Hasher for IdHasher {
 #[derive(Debug)]
 pub struct CgroupResolver {
     key_by_id: bool,
-    by_id: HashMap<u64, Option<ContainerRef>, BuildHasherDefault<IdHasher>>,
-    by_path: HashMap<Box<[String]>, Option<ContainerRef>>,
+    by_id: HashMap<u64, Option<Arc<ContainerRef>>, BuildHasherDefault<IdHasher>>,
+    by_path: HashMap<Box<[String]>, Option<Arc<ContainerRef>>>,
     capacity: usize,
     hits: u64,
     misses: u64,
+}
+
+/// One look-up in a parse cache: borrowed key, owned only on a miss.
+fn cached<'m, K, Q, S>(
+    map: &'m mut HashMap<K, Option<Arc<ContainerRef>>, S>,
+    key: &Q,
+    owned: impl FnOnce() -> K,
+    parse: impl FnOnce() -> Option<Arc<ContainerRef>>,
+    capacity: usize,
+    hits: &mut u64,
+    misses: &mut u64,
+) -> Option<&'m Arc<ContainerRef>>
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: Hash + Eq + ?Sized,
+    S: BuildHasher,
+{
+    if map.contains_key(key) {
+        *hits += 1;
+    } else {
+        *misses += 1;
+        if map.len() >= capacity {
+            // Cgroups churn slowly and re-parsing is cheap: dropping the
+            // whole map keeps the bound without bookkeeping.
+            map.clear();
+        }
+        map.insert(owned(), parse());
+    }
+    map.get(key).and_then(Option::as_ref)
 }
 
 impl std::fmt::Debug for IdHasher {
@@ -306,35 +347,32 @@ impl CgroupResolver {
     }
 
     /// The container of an exec record's cgroup (`ExecRecord::cgroup_id`
-    /// and `cgroup_leaf_first`).
-    pub fn resolve(&mut self, cgroup_id: u64, leaf_first: &[String]) -> Option<&ContainerRef> {
+    /// and `cgroup_leaf_first`), shared with every event of that container.
+    pub fn resolve(&mut self, cgroup_id: u64, leaf_first: &[String]) -> Option<&Arc<ContainerRef>> {
+        let parse = || parse_cgroup_components(leaf_first).map(Arc::new);
+        let (cap, hits, misses) = (self.capacity, &mut self.hits, &mut self.misses);
         // Id 1 is the v2 root: shared by every host process, never a container.
         if self.key_by_id && cgroup_id > 1 {
-            if self.by_id.contains_key(&cgroup_id) {
-                self.hits += 1;
-            } else {
-                self.misses += 1;
-                if self.by_id.len() >= self.capacity {
-                    // Cgroups churn slowly and re-parsing is cheap: dropping
-                    // the whole map keeps the bound without bookkeeping.
-                    self.by_id.clear();
-                }
-                self.by_id
-                    .insert(cgroup_id, parse_cgroup_components(leaf_first));
-            }
-            return self.by_id.get(&cgroup_id).and_then(Option::as_ref);
-        }
-        if self.by_path.contains_key(leaf_first) {
-            self.hits += 1;
+            cached(
+                &mut self.by_id,
+                &cgroup_id,
+                || cgroup_id,
+                parse,
+                cap,
+                hits,
+                misses,
+            )
         } else {
-            self.misses += 1;
-            if self.by_path.len() >= self.capacity {
-                self.by_path.clear();
-            }
-            let parsed = parse_cgroup_components(leaf_first);
-            self.by_path.insert(leaf_first.into(), parsed);
+            cached(
+                &mut self.by_path,
+                leaf_first,
+                || leaf_first.into(),
+                parse,
+                cap,
+                hits,
+                misses,
+            )
         }
-        self.by_path.get(leaf_first).and_then(Option::as_ref)
     }
 
     pub fn len(&self) -> usize {

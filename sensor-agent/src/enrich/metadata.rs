@@ -33,7 +33,6 @@ use tokio::sync::{OnceCell, Semaphore};
 use tracing::debug;
 
 use super::container::{ContainerRef, Runtime};
-use crate::output::ecs::ContainerContext;
 
 /// What the runtime knows about a container. Every field may be unknown.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,22 +68,51 @@ pub fn split_image(reference: &str) -> (String, Option<String>) {
     }
 }
 
-/// The ECS context of an event: the cgroup's facts, plus what the runtime
-/// said when known.
-pub fn container_context(c: &ContainerRef, meta: Option<&ContainerMeta>) -> ContainerContext {
-    let meta = meta.cloned().unwrap_or_default();
-    ContainerContext {
-        id: c.id.clone(),
-        runtime: meta
-            .runtime
-            .or_else(|| c.runtime.as_ecs().map(str::to_string)),
-        name: meta.name,
-        image_name: meta.image_name,
-        image_tag: meta.image_tag,
-        pod_name: meta.pod_name,
-        pod_namespace: meta.pod_namespace,
-        pod_uid: meta.pod_uid.or_else(|| c.pod_uid.clone()),
-        labels: meta.pod_labels,
+/// No metadata (yet): what a context without an answer reads.
+static NO_META: ContainerMeta = ContainerMeta {
+    name: None,
+    image_name: None,
+    image_tag: None,
+    pod_name: None,
+    pod_namespace: None,
+    pod_uid: None,
+    pod_labels: BTreeMap::new(),
+    runtime: None,
+};
+
+/// The container context of an event: what its cgroup says, plus what the
+/// runtime said when known. Both parts are shared, so building one per
+/// event copies no strings.
+#[derive(Clone, Debug)]
+pub struct ContainerContext {
+    pub container: Arc<ContainerRef>,
+    pub meta: Option<Arc<ContainerMeta>>,
+}
+
+impl ContainerContext {
+    pub fn id(&self) -> &str {
+        &self.container.id
+    }
+
+    /// The runtime's answer, else what its cgroup naming says.
+    pub fn runtime(&self) -> Option<&str> {
+        self.meta
+            .as_ref()
+            .and_then(|m| m.runtime.as_deref())
+            .or_else(|| self.container.runtime.as_ecs())
+    }
+
+    /// The runtime's answer, else the uid in the cgroup path.
+    pub fn pod_uid(&self) -> Option<&str> {
+        self.meta()
+            .pod_uid
+            .as_deref()
+            .or(self.container.pod_uid.as_deref())
+    }
+
+    /// The runtime's metadata; all unknown until it answered.
+    pub fn meta(&self) -> &ContainerMeta {
+        self.meta.as_deref().unwrap_or(&NO_META)
     }
 }
 
@@ -259,8 +287,11 @@ impl MetadataCache {
 
     /// The ECS context for an event of container `c`: the cgroup's facts
     /// plus whatever metadata is cached. Never waits (see [`Self::lookup`]).
-    pub fn context(self: &Arc<Self>, c: &ContainerRef) -> ContainerContext {
-        container_context(c, self.lookup(c).as_deref())
+    pub fn context(self: &Arc<Self>, c: &Arc<ContainerRef>) -> ContainerContext {
+        ContainerContext {
+            container: c.clone(),
+            meta: self.lookup(c),
+        }
     }
 
     /// Drops expired entries, then (still full) an eighth of the rest.
@@ -607,21 +638,25 @@ mod tests {
             runtime: Runtime::Containerd,
             pod_uid: Some("0e4a6d2c-1b3f-4e5a-9c7d-8f0b1a2c3d4e".into()),
         };
-        let bare = container_context(&c, None);
-        assert_eq!(bare.runtime.as_deref(), Some("containerd"));
-        assert_eq!(bare.pod_uid, c.pod_uid);
+        let c = Arc::new(c);
+        let bare = ContainerContext {
+            container: c.clone(),
+            meta: None,
+        };
+        assert_eq!(bare.runtime(), Some("containerd"));
+        assert_eq!(bare.pod_uid(), c.pod_uid.as_deref());
         let meta = ContainerMeta {
             name: Some("app".into()),
             pod_name: Some("web".into()),
             runtime: Some("cri-o".into()),
             ..ContainerMeta::default()
         };
-        let full = container_context(&c, Some(&meta));
-        assert_eq!(
-            full.runtime.as_deref(),
-            Some("cri-o"),
-            "the answering runtime wins"
-        );
+        let full = ContainerContext {
+            container: c,
+            meta: Some(Arc::new(meta)),
+        };
+        assert_eq!(full.runtime(), Some("cri-o"), "the answering runtime wins");
+        let full = full.meta();
         assert_eq!(
             (full.name.as_deref(), full.pod_name.as_deref()),
             (Some("app"), Some("web"))

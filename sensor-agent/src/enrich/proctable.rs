@@ -25,6 +25,7 @@ use std::{
     sync::Arc,
 };
 
+use super::container::ContainerRef;
 use crate::decode::{CharDevice, ExecRecord, ExitRecord, ForkRecord, TaskInfo, Tty, split_args};
 
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -158,8 +159,16 @@ pub struct ProcessInfo {
     pub image: Arc<Image>,
     pub interactive: bool,
     pub tty: Option<Tty>,
-    pub container_id: Option<Arc<str>>,
+    /// The container the process runs in, as its cgroup names it.
+    pub container: Option<Arc<ContainerRef>>,
     pub working_directory: Option<Arc<str>>,
+}
+
+impl ProcessInfo {
+    /// The id of its container; `None` on the host.
+    pub fn container_id(&self) -> Option<&str> {
+        self.container.as_deref().map(|c| c.id.as_str())
+    }
 }
 
 /// The entry leader of a process and how it entered.
@@ -407,27 +416,25 @@ fn evaluate_entry(
     };
     // A process that moved into another container does not keep the
     // entry it had outside.
-    let previous = previous.filter(|e| e.info.container_id == p.container_id);
+    let previous = previous.filter(|e| e.info.container_id() == p.container_id());
     let inherited = || {
         [previous, parent, session, group]
             .into_iter()
             .flatten()
             .find_map(|e| e.entry.clone())
     };
-    if let Some(cid) = &p.container_id {
+    if let Some(cid) = p.container_id() {
         // A process whose parent lives outside its container (the runtime
         // exec'ing `kubectl exec`/`podman exec` commands) or the container's
         // own init entered the container.
         let outside = match parent {
-            Some(pe) => {
-                pe.info.container_id.as_ref() != Some(cid) || pe.info.pidns_inum != p.pidns_inum
-            }
+            Some(pe) => pe.info.container_id() != Some(cid) || pe.info.pidns_inum != p.pidns_inum,
             // Parent unknown: a same-container entry (its own before this
             // exec, or its leaders') still tells.
             None => ![previous, session, group]
                 .into_iter()
                 .flatten()
-                .any(|e| e.info.container_id.as_ref() == Some(cid) && e.entry.is_some()),
+                .any(|e| e.info.container_id() == Some(cid) && e.entry.is_some()),
         };
         if p.ns_tgid == 1 || outside {
             return own(EntryType::Container);
@@ -618,7 +625,7 @@ impl ProcessTable {
             image,
             interactive: false,
             tty: None,
-            container_id: None,
+            container: None,
             working_directory: None,
         }
     }
@@ -652,7 +659,7 @@ impl ProcessTable {
         if let Some(p) = &parent {
             info.interactive = p.info.interactive;
             info.tty = p.info.tty.clone();
-            info.container_id = p.info.container_id.clone();
+            info.container = p.info.container.clone();
             info.working_directory = p.info.working_directory.clone();
         }
         let info = Arc::new(info);
@@ -668,10 +675,14 @@ impl ProcessTable {
         Some(self.view(info, Some(entry), Some(c.parent_start_boottime_ns)))
     }
 
-    /// A process replaced its image. `container_id` comes from the cgroup
+    /// A process replaced its image. `container` comes from the cgroup
     /// resolver. The returned view carries the full argv of the record;
     /// the stored copy is cut at `stored_args_bytes`.
-    pub fn on_exec(&mut self, rec: &ExecRecord, container_id: Option<String>) -> ProcessView {
+    pub fn on_exec(
+        &mut self,
+        rec: &ExecRecord,
+        container: Option<Arc<ContainerRef>>,
+    ) -> ProcessView {
         let t = &rec.task;
         let executable = rec.exe_path.clone().or_else(|| {
             // The execve path names the file only when absolute.
@@ -689,7 +700,7 @@ impl ProcessTable {
         let mut info = self.ids_from_task(t, image);
         info.interactive = rec.interactive;
         info.tty = rec.tty.clone();
-        info.container_id = container_id.map(Arc::from);
+        info.container = container;
         info.working_directory = self.read_cwd(t.tgid);
         let full = Arc::new(info);
         let stored = if Arc::ptr_eq(&full.image, &stored_image) {
@@ -757,9 +768,9 @@ impl ProcessTable {
 
     /// Loads every process already running from /proc, so the events of
     /// processes that predate the agent still have parents and leaders.
-    /// `container_of` maps a `/proc/<pid>/cgroup` text to a container id.
+    /// `container_of` maps a `/proc/<pid>/cgroup` text to its container.
     /// Returns how many were loaded.
-    pub fn seed_from_proc(&mut self, container_of: &dyn Fn(&str) -> Option<String>) -> usize {
+    pub fn seed_from_proc(&mut self, container_of: &dyn Fn(&str) -> Option<ContainerRef>) -> usize {
         let Ok(dir) = std::fs::read_dir(&self.cfg.proc_root) else {
             return 0;
         };
@@ -792,7 +803,7 @@ impl ProcessTable {
     fn read_proc(
         &self,
         pid: u32,
-        container_of: &dyn Fn(&str) -> Option<String>,
+        container_of: &dyn Fn(&str) -> Option<ContainerRef>,
     ) -> Option<ProcessInfo> {
         let dir = self.cfg.proc_root.join(pid.to_string());
         let proc = procfs::process::Process::new_with_root(dir.clone()).ok()?;
@@ -838,10 +849,10 @@ impl ProcessTable {
                 .iter()
                 .all(|d| d.is_some_and(|d| d == t.device || d == TTYAUX))
         });
-        let container_id = std::fs::read_to_string(dir.join("cgroup"))
+        let container = std::fs::read_to_string(dir.join("cgroup"))
             .ok()
             .and_then(|c| container_of(&c))
-            .map(Arc::from);
+            .map(Arc::new);
         let ns_tgid = status
             .nstgid
             .as_ref()
@@ -868,7 +879,7 @@ impl ProcessTable {
             image: Arc::new(image),
             interactive,
             tty,
-            container_id,
+            container,
             working_directory: link("cwd").map(Arc::from),
         })
     }
@@ -888,7 +899,7 @@ fn tty_name(d: CharDevice) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::fixtures::exec;
+    use crate::{decode::fixtures::exec, enrich::container::test_container};
 
     const HOST: &str = "0123456789abcdef0123456789abcdef";
     const TICK_NS: u64 = 10_000_000;
@@ -1001,12 +1012,12 @@ mod tests {
         let mut rec = exec(task(300, 1, 300, 5, 1), "/usr/bin/bash", &["bash", "-i"]);
         rec.tty = Some(pts(3));
         rec.interactive = true;
-        t.on_exec(&rec, Some("c".repeat(64)));
+        t.on_exec(&rec, test_container(&"c".repeat(64)));
         let v = fork(&mut t, task(301, 300, 300, 6, 5));
         assert_eq!(v.process.image.args, ["bash", "-i"]);
         assert!(v.process.interactive);
         assert_eq!(v.process.tty, Some(pts(3)));
-        assert_eq!(v.process.container_id.as_deref(), Some(&*"c".repeat(64)));
+        assert_eq!(v.process.container_id(), Some(&*"c".repeat(64)));
         assert_eq!(v.parent.unwrap().pid, 300);
         assert_ne!(v.process.entity_id, t.get(300).unwrap().entity_id);
     }
@@ -1246,7 +1257,10 @@ mod tests {
         let mut init = task(81, 80, 81, 4, 3);
         init.ns_tgid = 1;
         init.pidns_inum = 4026532000;
-        let v = t.on_exec(&exec(init, "/bin/sh", &["sh"]), Some("a".repeat(64)));
+        let v = t.on_exec(
+            &exec(init, "/bin/sh", &["sh"]),
+            test_container(&"a".repeat(64)),
+        );
         assert_eq!(v.entry_leader.as_ref().unwrap().kind, EntryType::Container);
         assert!(v.entry_leader_is_self());
     }
@@ -1262,7 +1276,7 @@ mod tests {
         init.pidns_inum = 4026532001;
         t.on_exec(
             &exec(init, "/bin/sleep", &["sleep", "inf"]),
-            Some(cid.clone()),
+            test_container(&cid),
         );
         t.on_exec(
             &exec(task(91, 1, 91, 5, 1), "/usr/bin/runc", &["runc", "exec"]),
@@ -1271,7 +1285,7 @@ mod tests {
         let mut sh = task(92, 91, 92, 6, 5);
         sh.ns_tgid = 7;
         sh.pidns_inum = 4026532001;
-        let v = t.on_exec(&exec(sh, "/bin/sh", &["sh"]), Some(cid.clone()));
+        let v = t.on_exec(&exec(sh, "/bin/sh", &["sh"]), test_container(&cid));
         let e = v.entry_leader.as_ref().unwrap();
         assert_eq!((e.leader.pid, e.kind), (92, EntryType::Container));
         assert!(v.entry_leader_is_self());
@@ -1279,7 +1293,7 @@ mod tests {
         let mut ls = task(93, 92, 92, 7, 6);
         ls.ns_tgid = 8;
         ls.pidns_inum = 4026532001;
-        let v = t.on_exec(&exec(ls, "/bin/ls", &["ls"]), Some(cid));
+        let v = t.on_exec(&exec(ls, "/bin/ls", &["ls"]), test_container(&cid));
         let e = v.entry_leader.as_ref().unwrap();
         assert_eq!((e.leader.pid, e.kind), (92, EntryType::Container));
         assert!(!v.entry_leader_is_self());
@@ -1292,11 +1306,11 @@ mod tests {
         let mut p = task(95, 1, 95, 3, 1);
         p.ns_tgid = 3;
         p.pidns_inum = 4026532002;
-        t.on_exec(&exec(p, "/bin/sh", &["sh"]), Some(cid.clone()));
+        t.on_exec(&exec(p, "/bin/sh", &["sh"]), test_container(&cid));
         let mut kid = task(96, 95, 95, 4, 3);
         kid.ns_tgid = 1;
         kid.pidns_inum = 4026532003;
-        let v = t.on_exec(&exec(kid, "/bin/sh", &["sh"]), Some(cid));
+        let v = t.on_exec(&exec(kid, "/bin/sh", &["sh"]), test_container(&cid));
         assert!(v.entry_leader_is_self());
         assert_eq!(v.entry_leader.unwrap().kind, EntryType::Container);
     }
@@ -1384,11 +1398,9 @@ mod tests {
         });
         let me = std::process::id();
         let my_cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        t.seed_from_proc(&|cg| (cg == my_cgroup).then(|| "f".repeat(64)));
-        assert_eq!(
-            t.get(me).unwrap().container_id.as_deref(),
-            Some(&*"f".repeat(64))
-        );
+        let ctr = test_container(&"f".repeat(64)).unwrap();
+        t.seed_from_proc(&|cg| (cg == my_cgroup).then(|| (*ctr).clone()));
+        assert_eq!(t.get(me).unwrap().container_id(), Some(&*"f".repeat(64)));
     }
 
     #[test]

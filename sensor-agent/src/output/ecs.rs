@@ -8,7 +8,7 @@
 //! (`sensor_rules::FieldSet::project`), so no event builds a whole JSON
 //! tree unless it raised an alert.
 
-use std::{collections::BTreeMap, fmt};
+use std::fmt;
 
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::{Value, json};
@@ -17,6 +17,7 @@ use crate::{
     decode::{ExecRecord, ExitRecord, ForkRecord, Tty},
     enrich::{
         host::{BootClock, HostInfo},
+        metadata::{ContainerContext, ContainerMeta},
         proctable::{EntryLeader, ProcessInfo, ProcessView, Relative, fnv1a_128},
     },
 };
@@ -24,24 +25,6 @@ use crate::{
 pub const ECS_VERSION: &str = "8.11.0";
 pub const EVENT_DATASET: &str = "sensor.process";
 pub const EVENT_MODULE: &str = "sensor";
-
-/// Container and pod context of an event, filled by the container
-/// resolver and metadata look-ups; every field but `id` may be unknown.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ContainerContext {
-    /// Full container id (64 hex for docker/containerd/CRI-O/podman).
-    pub id: String,
-    /// e.g. "podman", "containerd", "cri-o", "docker".
-    pub runtime: Option<String>,
-    pub name: Option<String>,
-    pub image_name: Option<String>,
-    pub image_tag: Option<String>,
-    pub pod_name: Option<String>,
-    pub pod_namespace: Option<String>,
-    pub pod_uid: Option<String>,
-    /// Pod labels (`orchestrator.resource.labels`).
-    pub labels: BTreeMap<String, String>,
-}
 
 /// Unix-epoch nanoseconds shown as RFC 3339 UTC with nanoseconds, e.g.
 /// `2026-11-22T19:40:00.123456789Z`.
@@ -248,15 +231,19 @@ impl Serialize for EcsDoc<'_> {
         match self.container {
             Some(ctx) => {
                 m.serialize_entry("container", &ContainerObj(ctx))?;
-                if ctx.pod_name.is_some() || ctx.pod_namespace.is_some() || ctx.pod_uid.is_some() {
+                let meta = ctx.meta();
+                if meta.pod_name.is_some()
+                    || meta.pod_namespace.is_some()
+                    || ctx.pod_uid().is_some()
+                {
                     m.serialize_entry("orchestrator", &OrchestratorObj(ctx))?;
                 }
             }
             // Without resolved context the table's id still marks a
             // container process; host processes get no container.* at all.
             None => {
-                if let Some(id) = &process.container_id {
-                    m.serialize_entry("container", &json!({ "id": &**id }))?;
+                if let Some(id) = process.container_id() {
+                    m.serialize_entry("container", &json!({ "id": id }))?;
                 }
             }
         }
@@ -560,23 +547,23 @@ struct ContainerObj<'a>(&'a ContainerContext);
 
 impl Serialize for ContainerObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
+        let (c, meta) = (self.0, self.0.meta());
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("id", &c.id)?;
-        if let Some(r) = &c.runtime {
+        m.serialize_entry("id", c.id())?;
+        if let Some(r) = c.runtime() {
             m.serialize_entry("runtime", r)?;
         }
-        if let Some(n) = &c.name {
+        if let Some(n) = &meta.name {
             m.serialize_entry("name", n)?;
         }
-        if c.image_name.is_some() || c.image_tag.is_some() {
-            m.serialize_entry("image", &ImageObj(c))?;
+        if meta.image_name.is_some() || meta.image_tag.is_some() {
+            m.serialize_entry("image", &ImageObj(meta))?;
         }
         m.end()
     }
 }
 
-struct ImageObj<'a>(&'a ContainerContext);
+struct ImageObj<'a>(&'a ContainerMeta);
 
 impl Serialize for ImageObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -595,13 +582,12 @@ struct OrchestratorObj<'a>(&'a ContainerContext);
 
 impl Serialize for OrchestratorObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("type", "kubernetes")?;
-        if let Some(ns) = &c.pod_namespace {
+        if let Some(ns) = &self.0.meta().pod_namespace {
             m.serialize_entry("namespace", ns)?;
         }
-        m.serialize_entry("resource", &PodObj(c))?;
+        m.serialize_entry("resource", &PodObj(self.0))?;
         m.end()
     }
 }
@@ -610,17 +596,17 @@ struct PodObj<'a>(&'a ContainerContext);
 
 impl Serialize for PodObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let c = self.0;
+        let (c, meta) = (self.0, self.0.meta());
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("type", "pod")?;
-        if let Some(n) = &c.pod_name {
+        if let Some(n) = &meta.pod_name {
             m.serialize_entry("name", n)?;
         }
-        if let Some(u) = &c.pod_uid {
+        if let Some(u) = c.pod_uid() {
             m.serialize_entry("id", u)?;
         }
-        if !c.labels.is_empty() {
-            m.serialize_entry("labels", &c.labels)?;
+        if !meta.pod_labels.is_empty() {
+            m.serialize_entry("labels", &meta.pod_labels)?;
         }
         m.end()
     }
@@ -628,12 +614,13 @@ impl Serialize for PodObj<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
+    use std::{path::PathBuf, sync::Arc};
 
     use super::*;
     use crate::{
         decode::{CharDevice, TaskInfo, fixtures},
         enrich::{
+            container::{ContainerRef, Runtime, test_container},
             host::Uname,
             proctable::{ProcessTable, TableConfig},
         },
@@ -872,17 +859,23 @@ mod tests {
         let mut t = table();
         let id = "a".repeat(64);
         let rec = exec(task(10, 1, 10, 5, 1), "/bin/sh", &["sh"]);
-        let view = t.on_exec(&rec, Some(id.clone()));
-        let ctx = ContainerContext {
+        let container = Arc::new(ContainerRef {
             id: id.clone(),
-            runtime: Some("containerd".into()),
-            name: Some("web".into()),
-            image_name: Some("busybox".into()),
-            image_tag: Some("latest".into()),
-            pod_name: Some("web-7f9c".into()),
-            pod_namespace: Some("default".into()),
+            runtime: Runtime::Containerd,
             pod_uid: Some("uid-1".into()),
-            labels: [("app".to_string(), "web".to_string())].into(),
+        });
+        let view = t.on_exec(&rec, Some(container.clone()));
+        let ctx = ContainerContext {
+            container,
+            meta: Some(Arc::new(ContainerMeta {
+                name: Some("web".into()),
+                image_name: Some("busybox".into()),
+                image_tag: Some("latest".into()),
+                pod_name: Some("web-7f9c".into()),
+                pod_namespace: Some("default".into()),
+                pod_labels: [("app".to_string(), "web".to_string())].into(),
+                ..ContainerMeta::default()
+            })),
         };
         let v = builder().exec(&rec, &view, Some(&ctx)).to_value();
         assert_eq!(
@@ -908,11 +901,11 @@ mod tests {
         let mut t = table();
         let id = "b".repeat(64);
         let rec = exec(task(10, 1, 10, 5, 1), "/bin/sh", &["sh"]);
-        let view = t.on_exec(&rec, Some(id.clone()));
+        let container = test_container(&id);
+        let view = t.on_exec(&rec, container.clone());
         let ctx = ContainerContext {
-            id: id.clone(),
-            runtime: Some("podman".into()),
-            ..Default::default()
+            container: container.unwrap(),
+            meta: None,
         };
         let v = builder().exec(&rec, &view, Some(&ctx)).to_value();
         assert_eq!(v["container"], json!({"id": id, "runtime": "podman"}));
@@ -1040,15 +1033,21 @@ mod tests {
     fn no_object_in_any_event_names_a_key_twice() {
         let (mut t, curl, view) = curl_exec();
         let ctx = ContainerContext {
-            id: "c".repeat(64),
-            runtime: Some("containerd".into()),
-            name: Some("web".into()),
-            image_name: Some("busybox".into()),
-            image_tag: Some("1".into()),
-            pod_name: Some("p".into()),
-            pod_namespace: Some("ns".into()),
-            pod_uid: Some("u".into()),
-            labels: [("a".to_string(), "b".to_string())].into(),
+            container: Arc::new(ContainerRef {
+                id: "c".repeat(64),
+                runtime: Runtime::Containerd,
+                pod_uid: Some("u".into()),
+            }),
+            meta: Some(Arc::new(ContainerMeta {
+                name: Some("web".into()),
+                image_name: Some("busybox".into()),
+                image_tag: Some("1".into()),
+                pod_name: Some("p".into()),
+                pod_namespace: Some("ns".into()),
+                pod_labels: [("a".to_string(), "b".to_string())].into(),
+                runtime: Some("containerd".into()),
+                ..ContainerMeta::default()
+            })),
         };
         let b = builder();
         assert_unique_keys(&serde_json::to_string(&b.exec(&curl, &view, Some(&ctx))).unwrap());
