@@ -28,9 +28,13 @@ fn main() -> ExitCode {
             for e in &report.errors {
                 eprintln!("{e}");
             }
+            let mut engine = sensor_rules::engine::Engine::new(
+                report.rules,
+                sensor_rules::engine::EngineConfig::default(),
+            );
             let res = if *input == "-" {
                 sensor_rules::cli::replay(
-                    &report.rules,
+                    &mut engine,
                     io::stdin().lock(),
                     &mut out,
                     &mut io::stderr(),
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
             } else {
                 match std::fs::File::open(input) {
                     Ok(f) => sensor_rules::cli::replay(
-                        &report.rules,
+                        &mut engine,
                         BufReader::new(f),
                         &mut out,
                         &mut io::stderr(),

@@ -2,6 +2,7 @@
 
 use crate::rule::Rule;
 use serde_json::{Map, Value, json};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The `rule.ruleset` value stamped on every alert.
 pub const RULESET: &str = "sensor";
@@ -68,4 +69,73 @@ pub fn build_alert(rule: &Rule, event: &Value) -> Value {
         json!({"alert": {"rule": {"name": m.name, "rule_id": m.rule_id, "references": m.references}}}),
     );
     Value::Object(alert)
+}
+
+/// A short stable id: the hex of a hash of the parts.
+pub fn alert_id(parts: &[&dyn std::fmt::Display]) -> String {
+    let mut h = DefaultHasher::new();
+    for p in parts {
+        p.to_string().hash(&mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// Sets `kibana.alert.<key> = v` on an alert built by [`build_alert`].
+pub fn set_kibana_alert(alert: &mut Value, key: &str, v: Value) {
+    if let Some(a) = alert
+        .pointer_mut("/kibana/alert")
+        .and_then(Value::as_object_mut)
+    {
+        a.insert(key.into(), v);
+    }
+}
+
+/// The fields every event has with the same value (objects compared field
+/// by field): the shell alert of a sequence carries what its events share.
+fn common(values: &[&Value]) -> Option<Value> {
+    let first = values[0];
+    match first {
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                let mut vs = vec![v];
+                for other in &values[1..] {
+                    match other.get(k) {
+                        Some(x) => vs.push(x),
+                        None => break,
+                    }
+                }
+                if vs.len() == values.len()
+                    && let Some(c) = common(&vs)
+                {
+                    out.insert(k.clone(), c);
+                }
+            }
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        other => values.iter().all(|v| *v == other).then(|| other.clone()),
+    }
+}
+
+/// The alerts of one matched sequence, in Elastic's shape: a shell alert
+/// with the fields all its events share, then one building-block alert per
+/// event with that event's full fields, all linked by `kibana.alert.group.id`.
+pub fn build_sequence_alerts(rule: &Rule, events: &[&Value], group_id: &str) -> Vec<Value> {
+    let shared = if events.is_empty() {
+        Value::Object(Map::new())
+    } else {
+        common(events).unwrap_or_else(|| Value::Object(Map::new()))
+    };
+    let mut shell = build_alert(rule, &shared);
+    set_kibana_alert(&mut shell, "uuid", json!(group_id));
+    set_kibana_alert(&mut shell, "group", json!({"id": group_id}));
+    let mut out = vec![shell];
+    for (i, ev) in events.iter().enumerate() {
+        let mut a = build_alert(rule, ev);
+        set_kibana_alert(&mut a, "uuid", json!(alert_id(&[&group_id, &i])));
+        set_kibana_alert(&mut a, "building_block_type", json!("default"));
+        set_kibana_alert(&mut a, "group", json!({"id": group_id, "index": i}));
+        out.push(a);
+    }
+    out
 }

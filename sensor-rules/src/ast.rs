@@ -81,3 +81,37 @@ pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
 }
+
+/// A join key of a sequence (`by process.entity_id`); `optional` for `?field`,
+/// whose missing value joins as null (a plain field must be present).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyField {
+    pub path: Vec<String>,
+    pub optional: bool,
+    pub pos: usize,
+}
+
+/// One `[ category where condition ]` term of a sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub query: Query,
+    /// The stage's own `by` keys, joined after the sequence's shared ones.
+    pub by: Vec<KeyField>,
+    /// `with runs=N`: the stage stands for N consecutive stages.
+    pub runs: u32,
+    /// `![ ... ]`: the sequence matches only if no such event happens here.
+    pub missing: bool,
+    /// Byte offset of the stage's `[` (or `!`).
+    pub pos: usize,
+}
+
+/// `sequence [by keys] [with maxspan=N] [stage]... [until [stage]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceQuery {
+    pub by: Vec<KeyField>,
+    pub maxspan_ms: Option<u64>,
+    pub stages: Vec<Stage>,
+    pub until: Option<Stage>,
+    /// Byte offset of the `sequence` keyword.
+    pub pos: usize,
+}

@@ -1,7 +1,7 @@
 //! The logic behind `rules check`, `rules test` and `replay`, writing
 //! human-readable reports (check/test) or alert NDJSON (replay) to `out`.
 
-use crate::alert::build_alert;
+use crate::engine::{Engine, EngineStats};
 use crate::loader::load_dir;
 use crate::ruleset::RuleSet;
 use crate::testing::{Expect, run_rule_tests};
@@ -13,10 +13,11 @@ use std::path::Path;
 /// false when any file failed to load.
 pub fn check(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
     let report = load_dir(dir)?;
-    for rule in report.rules.rules() {
+    for rule in &report.rules {
+        let kind = if rule.is_sequence() { " (sequence)" } else { "" };
         writeln!(
             out,
-            "loaded   {}: {}",
+            "loaded   {}: {}{kind}",
             rule.meta.file.display(),
             rule.meta.name
         )?;
@@ -27,11 +28,12 @@ pub fn check(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
     for e in &report.errors {
         writeln!(out, "error    {e}")?;
     }
-    let (keyed, always) = report.rules.index_stats();
+    let sequences = report.rules.iter().filter(|r| r.is_sequence()).count();
+    let loaded = report.rules.len();
+    let (keyed, always) = RuleSet::from_rules(report.rules).index_stats();
     writeln!(
         out,
-        "{} loaded ({keyed} indexed by key, {always} checked on every event), {} declined, {} errors",
-        report.rules.len(),
+        "{loaded} loaded ({sequences} sequences; {keyed} queries and stages indexed by key, {always} checked on every event), {} declined, {} errors",
         report.declined.len(),
         report.errors.len()
     )?;
@@ -88,22 +90,25 @@ pub struct ReplaySummary {
     pub events: u64,
     pub alerts: u64,
     pub bad_lines: u64,
+    /// The engine's own counters (suppressed, sequences, ...).
+    pub engine: EngineStats,
 }
 
-/// The alerts for one event, one per matching rule.
-pub fn alerts_for(rules: &RuleSet, event: &Value) -> Vec<Value> {
-    rules
-        .matching(event)
-        .into_iter()
-        .map(|r| build_alert(r, event))
-        .collect()
+fn write_alerts(out: &mut dyn Write, alerts: &mut Vec<Value>) -> io::Result<()> {
+    for alert in alerts.drain(..) {
+        serde_json::to_writer(&mut *out, &alert)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
-/// Evaluates each NDJSON event from `input` and writes alerts to `out`. A line
-/// that is not a JSON object is reported on `diag` with its line number and
-/// skipped; invalid UTF-8 is replaced, never fatal. Only I/O errors on `out` stop it.
+/// Evaluates each NDJSON event from `input` through `engine` and writes the
+/// alerts to `out`; at the end the engine is finished, so held sequences and
+/// suppression counts are written too. A line that is not a JSON object is
+/// reported on `diag` with its line number and skipped; invalid UTF-8 is
+/// replaced, never fatal. Only I/O errors on `out` stop it.
 pub fn replay(
-    rules: &RuleSet,
+    engine: &mut Engine,
     mut input: impl BufRead,
     out: &mut dyn Write,
     diag: &mut dyn Write,
@@ -111,6 +116,7 @@ pub fn replay(
     let mut s = ReplaySummary::default();
     let mut buf = Vec::new();
     let mut line_no = 0u64;
+    let mut alerts = Vec::new();
     loop {
         buf.clear();
         if input.read_until(b'\n', &mut buf)? == 0 {
@@ -135,12 +141,14 @@ pub fn replay(
             }
         };
         s.events += 1;
-        for alert in alerts_for(rules, &event) {
-            serde_json::to_writer(&mut *out, &alert)?;
-            out.write_all(b"\n")?;
-            s.alerts += 1;
-        }
+        engine.process(&event, &mut || event.clone(), &mut alerts);
+        s.alerts += alerts.len() as u64;
+        write_alerts(out, &mut alerts)?;
     }
+    engine.finish(&mut alerts);
+    s.alerts += alerts.len() as u64;
+    write_alerts(out, &mut alerts)?;
+    s.engine = engine.stats();
     out.flush()?;
     Ok(s)
 }

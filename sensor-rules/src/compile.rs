@@ -6,7 +6,7 @@ use crate::casefold::fold;
 use crate::functions::{Cidr, Func, Prepared};
 use crate::lucene;
 use crate::value::{FieldPath, Val};
-use crate::wildcard::{self, Wildcard, has_wildcard, unescape};
+use crate::wildcard::{self, Wildcard, has_wildcard};
 
 /// Wildcard lists at least this long are matched as one regex.
 const WILD_SET_MIN: usize = 4;
@@ -14,11 +14,7 @@ use regex::Regex;
 use std::collections::HashSet;
 
 /// A compile error (bad regex, unknown function, ...) at a byte offset of the query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompileError {
-    pub pos: usize,
-    pub message: String,
-}
+pub type CompileError = crate::error::Error;
 
 /// Something that yields values: fields yield one per array element.
 #[derive(Debug, Clone)]
@@ -104,6 +100,13 @@ pub enum Node {
     },
     /// A value used as a condition: true when any value is boolean true.
     Truthy(Operand),
+    /// A date field against a constant date, in epoch milliseconds
+    /// (`field <op> ms`; see [`crate::date`]).
+    DateCmp {
+        op: CmpOp,
+        field: FieldPath,
+        ms: i64,
+    },
 }
 
 impl Operand {
@@ -127,6 +130,7 @@ impl Node {
             Node::And(xs) | Node::Or(xs) => xs.iter().for_each(|x| x.fields(out)),
             Node::Not(x) => x.fields(out),
             Node::Str { src, .. } | Node::IsNull(src) | Node::Truthy(src) => src.fields(out),
+            Node::DateCmp { field, .. } => out.push(field),
             Node::Cmp { lhs, rhs, .. } => {
                 lhs.fields(out);
                 rhs.fields(out);
@@ -244,9 +248,56 @@ fn cond(e: &Expr) -> Result<Node, CompileError> {
     })
 }
 
+/// `field <op> literal` (or flipped) where the field is an ECS date: the
+/// literal as epoch milliseconds, and the operator as seen from the field.
+fn date_cmp(op: CmpOp, a: &Expr, b: &Expr) -> Result<Option<Node>, CompileError> {
+    let flip = |op| match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    };
+    let (path, lit, op) = match (a, b) {
+        (Expr::Field { path, .. }, Expr::Lit(l)) => (path, l, op),
+        (Expr::Lit(l), Expr::Field { path, .. }) => (path, l, flip(op)),
+        _ => return Ok(None),
+    };
+    if !crate::date::is_date_field(&path.join(".")) {
+        return Ok(None);
+    }
+    let ms = match lit {
+        Literal::Str(s) => crate::date::to_epoch_ms(&Val::Str(s.as_str().into())),
+        Literal::Int(i) => Some(*i),
+        Literal::Float(f) => Some(f.trunc() as i64),
+        _ => return Ok(None),
+    };
+    let Some(ms) = ms else {
+        return Err(CompileError::compile(
+            0,
+            format!(
+                "'{}' is a date field: compare it with an ISO-8601 date such as \"2026-12-01T10:00:00Z\" or epoch milliseconds",
+                path.join(".")
+            ),
+        ));
+    };
+    Ok(Some(Node::DateCmp {
+        op,
+        field: FieldPath::new(path.clone()),
+        ms,
+    }))
+}
+
 fn cmp(op: CmpOp, a: &Expr, b: &Expr) -> Result<Node, CompileError> {
     let negate = op == CmpOp::Ne;
     let base = if negate { CmpOp::Eq } else { op };
+    if let Some(node) = date_cmp(base, a, b)? {
+        return Ok(if negate {
+            Node::Not(Box::new(node))
+        } else {
+            node
+        });
+    }
     let node = match (base, a, b) {
         (CmpOp::Eq, x, Expr::Lit(Literal::Null)) | (CmpOp::Eq, Expr::Lit(Literal::Null), x) => {
             Node::IsNull(operand(x)?)
@@ -286,7 +337,7 @@ fn matcher(
         match (kind, lit) {
             (MatchKind::Regex, Literal::Str(s)) => regexes.push((s.as_str(), *pos)),
             (_, Literal::Str(s)) if has_wildcard(s) => wild.push(s.as_str()),
-            (_, Literal::Str(s)) => exact.push(unescape(s)),
+            (_, Literal::Str(s)) => exact.push(s.clone()),
             (MatchKind::Seq, Literal::Null) => parts.push(Node::IsNull(src.clone())),
             (MatchKind::Seq, other) => parts.push(Node::Cmp {
                 op: CmpOp::Eq,
@@ -299,10 +350,10 @@ fn matcher(
                 } else {
                     "regex"
                 };
-                return Err(CompileError {
-                    pos: *pos,
-                    message: format!("'{op}' needs string patterns"),
-                });
+                return Err(CompileError::compile(
+                    *pos,
+                    format!("'{op}' needs string patterns"),
+                ));
             }
         }
     }
@@ -316,10 +367,7 @@ fn matcher(
                     .iter()
                     .find(|(s, _)| lucene::translate(s).is_err())
                     .map_or(regexes[0].1, |r| r.1);
-                CompileError {
-                    pos,
-                    message: format!("invalid regex: {message}"),
-                }
+                CompileError::compile(pos, format!("invalid regex: {message}"))
             })?)
         }
     };
@@ -362,7 +410,7 @@ fn operand(e: &Expr) -> Result<Operand, CompileError> {
             args,
             pos,
         } => {
-            let err = |message: String| CompileError { pos: *pos, message };
+            let err = |message: String| CompileError::compile(*pos, message);
             let func = Func::resolve(name, *ci, args.len()).map_err(err)?;
             let constant_strings = || -> Result<Vec<&str>, CompileError> {
                 args[1..]
@@ -450,6 +498,7 @@ fn cost(n: &Node) -> u32 {
         }
         Node::InList { lhs, list, .. } => 4 + operand(lhs) + list.iter().map(operand).sum::<u32>(),
         Node::Truthy(o) => 2 + operand(o),
+        Node::DateCmp { field, .. } => 6 + field.segments.len() as u32,
         Node::Not(x) => cost(x),
         // Operands are already sorted: an `and` usually stops at its first one.
         Node::And(xs) => xs.first().map_or(0, cost) + xs.len() as u32,

@@ -85,6 +85,12 @@ impl Node {
                     .any(|item| each(item, ev, &mut |b| values_equal(&a, &b, *ci)))
             }),
             Node::Truthy(op) => each(op, ev, &mut |v| v == Val::Bool(true)),
+            Node::DateCmp { op, field, ms } => field.any(ev, &mut |j| {
+                Val::from_json(j)
+                    .as_ref()
+                    .and_then(crate::date::to_epoch_ms)
+                    .is_some_and(|v| cmp_holds(*op, Some(v.cmp(ms))))
+            }),
         }
     }
 }

@@ -32,6 +32,12 @@ pub enum Tok {
     Slash,
     Percent,
     Pipe,
+    /// A lone `=`, only valid in `with maxspan=...` / `with runs=...`.
+    Assign,
+    /// A lone `!`, which opens a missing-event stage `![...]`.
+    Bang,
+    /// A time span such as `5m` or `500ms` (`maxspan=`), in milliseconds.
+    Duration(u64),
     Eof,
 }
 
@@ -44,6 +50,7 @@ impl fmt::Display for Tok {
             Tok::Str(s) => write!(f, "string {s:?}"),
             Tok::Int(n) => write!(f, "number {n}"),
             Tok::Float(n) => write!(f, "number {n}"),
+            Tok::Duration(ms) => write!(f, "time span {ms}ms"),
             Tok::Eof => f.write_str("end of query"),
             other => write!(f, "'{}'", punct_text(other)),
         }
@@ -72,6 +79,8 @@ fn punct_text(t: &Tok) -> &'static str {
         Tok::Slash => "/",
         Tok::Percent => "%",
         Tok::Pipe => "|",
+        Tok::Assign => "=",
+        Tok::Bang => "!",
         _ => "?",
     }
 }
@@ -84,20 +93,7 @@ pub struct Token {
 }
 
 /// A syntax error at a byte offset in the query text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub pos: usize,
-    pub message: String,
-}
-
-impl SyntaxError {
-    pub fn new(pos: usize, message: impl Into<String>) -> Self {
-        SyntaxError {
-            pos,
-            message: message.into(),
-        }
-    }
-}
+pub type SyntaxError = crate::error::Error;
 
 pub fn tokenize(src: &str) -> Result<Vec<Token>, SyntaxError> {
     let mut lx = Lexer {
@@ -143,7 +139,7 @@ impl Lexer<'_> {
                 b'/' if self.peek(1) == Some(b'*') => match self.src[self.i + 2..].find("*/") {
                     Some(end) => self.i += 2 + end + 2,
                     None => {
-                        return Err(SyntaxError::new(
+                        return Err(SyntaxError::syntax(
                             start,
                             "unterminated comment: expected '*/'",
                         ));
@@ -156,7 +152,7 @@ impl Lexer<'_> {
                 }
                 b'"' => self.string()?,
                 b'\'' => {
-                    return Err(SyntaxError::new(
+                    return Err(SyntaxError::syntax(
                         start,
                         "single-quoted strings are not supported: expected a \"double-quoted\" string",
                     ));
@@ -199,15 +195,11 @@ impl Lexer<'_> {
                         (b'/', _) => (Tok::Slash, 1),
                         (b'%', _) => (Tok::Percent, 1),
                         (b'|', _) => (Tok::Pipe, 1),
-                        (b'=', _) => {
-                            return Err(SyntaxError::new(
-                                start,
-                                "found '=': expected '==' (EQL has no single '=')",
-                            ));
-                        }
+                        (b'=', _) => (Tok::Assign, 1),
+                        (b'!', _) => (Tok::Bang, 1),
                         _ => {
                             let ch = self.src[start..].chars().next().unwrap_or('?');
-                            return Err(SyntaxError::new(
+                            return Err(SyntaxError::syntax(
                                 start,
                                 format!("unexpected character {ch:?}"),
                             ));
@@ -234,7 +226,7 @@ impl Lexer<'_> {
                     self.push(Tok::Str(s), start);
                     Ok(())
                 }
-                None => Err(SyntaxError::new(
+                None => Err(SyntaxError::syntax(
                     start,
                     "unterminated raw string: expected '\"\"\"'",
                 )),
@@ -244,7 +236,7 @@ impl Lexer<'_> {
         let mut s = String::new();
         loop {
             let Some(c) = self.src[self.i..].chars().next() else {
-                return Err(SyntaxError::new(
+                return Err(SyntaxError::syntax(
                     start,
                     "unterminated string: expected '\"'",
                 ));
@@ -267,7 +259,7 @@ impl Lexer<'_> {
                         Some(b'u') => s.push(self.unicode_escape(esc_pos)?),
                         _ => {
                             let shown = self.src[esc_pos..].chars().take(2).collect::<String>();
-                            return Err(SyntaxError::new(
+                            return Err(SyntaxError::syntax(
                                 esc_pos,
                                 format!(
                                     "invalid escape sequence {shown:?}: expected one of \\n \\r \\t \\\\ \\\" \\u{{hex}}"
@@ -288,7 +280,7 @@ impl Lexer<'_> {
 
     /// `\u{hex}`; `self.i` is just after the `u`.
     fn unicode_escape(&mut self, esc_pos: usize) -> Result<char, SyntaxError> {
-        let bad = |m: &str| SyntaxError::new(esc_pos, format!("invalid unicode escape: {m}"));
+        let bad = |m: &str| SyntaxError::syntax(esc_pos, format!("invalid unicode escape: {m}"));
         if self.peek(0) != Some(b'{') {
             return Err(bad("expected '{' after \\u"));
         }
@@ -310,7 +302,7 @@ impl Lexer<'_> {
         let mut s = String::new();
         loop {
             let Some(c) = self.src[self.i..].chars().next() else {
-                return Err(SyntaxError::new(
+                return Err(SyntaxError::syntax(
                     start,
                     "unterminated field name: expected '`'",
                 ));
@@ -328,10 +320,25 @@ impl Lexer<'_> {
             s.push(c);
         }
         if s.is_empty() {
-            return Err(SyntaxError::new(start, "empty quoted field name"));
+            return Err(SyntaxError::syntax(start, "empty quoted field name"));
         }
         self.push(Tok::Quoted(s), start);
         Ok(())
+    }
+
+    /// A time unit right after a number (`5m`, `10ms`): its length and size in ms.
+    fn time_unit(&self) -> Option<(usize, u64)> {
+        let rest = &self.b[self.i..];
+        let word = rest.iter().take_while(|c| is_ident_cont(**c)).count();
+        let ms = match &rest[..word] {
+            b"ms" => 1,
+            b"s" => 1_000,
+            b"m" => 60_000,
+            b"h" => 3_600_000,
+            b"d" => 86_400_000,
+            _ => return None,
+        };
+        Some((word, ms))
     }
 
     fn number(&mut self) -> Result<(), SyntaxError> {
@@ -361,24 +368,36 @@ impl Lexer<'_> {
                 self.i = save;
             }
         }
+        if !float && let Some((unit_len, ms)) = self.time_unit() {
+            let n: u64 = self.src[start..self.i]
+                .parse()
+                .map_err(|_| SyntaxError::syntax(start, "invalid time span"))?;
+            self.i += unit_len;
+            let total = n
+                .checked_mul(ms)
+                .ok_or_else(|| SyntaxError::syntax(start, "time span too large"))?;
+            self.push(Tok::Duration(total), start);
+            return Ok(());
+        }
         if self.peek(0).is_some_and(is_ident_start) {
-            return Err(SyntaxError::new(
+            return Err(SyntaxError::syntax(
                 start,
-                "invalid number: expected a digit or operator after it",
+                "invalid number: expected a digit or operator after it \
+                 (time spans take the units ms, s, m, h or d)",
             ));
         }
         let text = &self.src[start..self.i];
         let tok = if float {
             Tok::Float(
                 text.parse()
-                    .map_err(|_| SyntaxError::new(start, "invalid number"))?,
+                    .map_err(|_| SyntaxError::syntax(start, "invalid number"))?,
             )
         } else {
             match text.parse::<i64>() {
                 Ok(n) => Tok::Int(n),
                 Err(_) => Tok::Float(
                     text.parse()
-                        .map_err(|_| SyntaxError::new(start, "invalid number"))?,
+                        .map_err(|_| SyntaxError::syntax(start, "invalid number"))?,
                 ),
             }
         };

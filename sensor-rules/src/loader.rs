@@ -1,10 +1,9 @@
 //! Loads Elastic detection-rules TOML files: accepted rules, declined rules
 //! (valid but not runnable here, with the reason) and errors (`file:line:col`).
 
-use crate::compile::compile_query;
-use crate::parser::{Parsed, parse_query};
-use crate::rule::{Rule, RuleMeta, Threat};
-use crate::ruleset::RuleSet;
+use crate::error::ErrorKind;
+use crate::rule::{Rule, RuleMeta, Threat, compile_eql};
+use crate::suppress::{RawSuppression, Suppression};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -30,9 +29,23 @@ impl fmt::Display for Declined {
     }
 }
 
+/// Why a rule file could not be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The file could not be read, or is not UTF-8.
+    Io,
+    /// Not valid TOML, or not the detection-rules schema.
+    Toml,
+    /// The query does not parse or compile.
+    Query(ErrorKind),
+    /// Another file already has this `rule_id`.
+    Duplicate,
+}
+
 /// A rule file that could not be loaded; `line`/`col` are 1-based positions in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadError {
+    pub kind: LoadErrorKind,
     pub file: PathBuf,
     pub line: usize,
     pub col: usize,
@@ -52,10 +65,12 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl std::error::Error for LoadError {}
+
 /// Outcome of loading a directory.
 #[derive(Debug)]
 pub struct LoadReport {
-    pub rules: RuleSet,
+    pub rules: Vec<Rule>,
     pub declined: Vec<Declined>,
     pub errors: Vec<LoadError>,
 }
@@ -111,6 +126,26 @@ struct RawRule {
     false_positives: Vec<String>,
     #[serde(default)]
     threat: Vec<Threat>,
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
+    alert_suppression: Option<RawSuppression>,
+}
+
+/// `5m`, `30s`, `1h`, `500ms` (detection-rules' `interval`) in milliseconds.
+pub fn parse_span_ms(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = s[..digits].parse().ok()?;
+    let unit = match &s[digits..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -188,9 +223,16 @@ fn decoded_to_raw(raw: &str) -> Vec<usize> {
     map
 }
 
-fn err(file: &Path, text: &str, offset: usize, message: String) -> FileOutcome {
+fn err(
+    kind: LoadErrorKind,
+    file: &Path,
+    text: &str,
+    offset: usize,
+    message: String,
+) -> FileOutcome {
     let (line, col) = line_col(text, offset);
     FileOutcome::Error(LoadError {
+        kind,
         file: file.to_path_buf(),
         line,
         col,
@@ -205,6 +247,7 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         Err(e) => {
             let offset = e.span().map_or(0, |s| s.start);
             return err(
+                LoadErrorKind::Toml,
                 file,
                 text,
                 offset,
@@ -222,7 +265,7 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
     };
     if r.rule_type != "eql" {
         return declined(format!(
-            "rule type '{}' is not supported (only type = \"eql\" single-event queries run on the node)",
+            "rule type '{}' is not supported (only type = \"eql\" rules, single-event and sequence, run on the node)",
             r.rule_type
         ));
     }
@@ -233,6 +276,7 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
     }
     let Some(query) = r.query.as_ref() else {
         return err(
+            LoadErrorKind::Toml,
             file,
             text,
             0,
@@ -251,32 +295,36 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         };
         span.start + rel
     };
-    let parsed = match parse_query(qtext) {
-        Ok(p) => p,
+    let compiled = match compile_eql(qtext) {
+        Ok(c) => c,
+        Err(e) if e.kind == ErrorKind::Unsupported => {
+            let (line, col) = line_col(text, to_file(e.pos));
+            return declined(format!("{} (query at {line}:{col})", e.message));
+        }
         Err(e) => {
+            let what = if e.kind == ErrorKind::Syntax {
+                "EQL syntax error"
+            } else {
+                "EQL error"
+            };
             return err(
+                LoadErrorKind::Query(e.kind),
                 file,
                 text,
                 to_file(e.pos),
-                format!("EQL syntax error in rule '{}': {}", r.name, e.message),
+                format!("{what} in rule '{}': {}", r.name, e.message),
             );
         }
     };
-    let q = match parsed {
-        Parsed::Query(q) => q,
-        Parsed::Unsupported { pos, reason } => {
-            let (line, col) = line_col(text, to_file(pos));
-            return declined(format!("{reason} (query at {line}:{col})"));
-        }
-    };
-    let compiled = match compile_query(&q) {
-        Ok(c) => c,
-        Err(e) => {
+    let suppression = match r.alert_suppression.map(Suppression::try_from).transpose() {
+        Ok(s) => s,
+        Err(message) => {
             return err(
+                LoadErrorKind::Toml,
                 file,
                 text,
-                to_file(e.pos),
-                format!("EQL error in rule '{}': {}", r.name, e.message),
+                0,
+                format!("rule '{}': [rule.alert_suppression]: {message}", r.name),
             );
         }
     };
@@ -303,14 +351,24 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         author: r.author,
         license: r.license,
         version,
-        from: r.from,
+        from: r.from.clone(),
         index: r.index,
         note: r.note,
         false_positives: r.false_positives,
         threat: r.threat,
         file: file.to_path_buf(),
+        suppression,
+        interval_ms: r.interval.as_deref().and_then(parse_span_ms),
+        lookback_ms: r
+            .from
+            .as_deref()
+            .and_then(|f| f.trim().strip_prefix("now-"))
+            .and_then(parse_span_ms),
     };
-    FileOutcome::Loaded(Box::new(Rule { meta, compiled }))
+    FileOutcome::Loaded(Box::new(Rule {
+        meta,
+        query: compiled,
+    }))
 }
 
 /// Loads one file from disk.
@@ -321,10 +379,17 @@ pub fn load_file(path: &Path) -> FileOutcome {
             Err(e) => {
                 let off = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                err(path, &text, off, "file is not valid UTF-8".into())
+                err(
+                    LoadErrorKind::Io,
+                    path,
+                    &text,
+                    off,
+                    "file is not valid UTF-8".into(),
+                )
             }
         },
         Err(e) => FileOutcome::Error(LoadError {
+            kind: LoadErrorKind::Io,
             file: path.into(),
             line: 0,
             col: 0,
@@ -355,6 +420,7 @@ pub fn load_dir(dir: &Path) -> std::io::Result<LoadReport> {
             FileOutcome::Loaded(rule) => {
                 if let Some(first) = seen.get(&rule.meta.rule_id) {
                     errors.push(LoadError {
+                        kind: LoadErrorKind::Duplicate,
                         file: path.clone(),
                         line: 1,
                         col: 1,
@@ -374,7 +440,7 @@ pub fn load_dir(dir: &Path) -> std::io::Result<LoadReport> {
         }
     }
     Ok(LoadReport {
-        rules: RuleSet::from_rules(rules),
+        rules,
         declined,
         errors,
     })

@@ -1,12 +1,13 @@
 //! EQL parser: tokens → [`Query`] (recursive descent, precedence `or` < `and` < `not`).
 
-use crate::ast::{ArithOp, CmpOp, Expr, Literal, MatchKind, Query};
+use crate::ast::{ArithOp, CmpOp, Expr, KeyField, Literal, MatchKind, Query, SequenceQuery, Stage};
 use crate::lexer::{SyntaxError, Tok, Token, tokenize};
 
 /// What a query text turned out to be.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Query(Query),
+    Sequence(SequenceQuery),
     /// Valid-looking EQL this engine deliberately does not run (sequences, samples, pipes).
     Unsupported {
         pos: usize,
@@ -20,20 +21,23 @@ const RESERVED: &[&str] = &[
 ];
 
 pub fn parse_query(src: &str) -> Result<Parsed, SyntaxError> {
-    // Sequences use syntax this lexer does not know (`maxspan=1s`), so decline
-    // them on their first word, before tokenizing the rest.
+    // Samples and joins are declined on their first word, so their syntax
+    // need not be known to the lexer.
     if let Some((pos, word)) = first_word(src)
-        && ["sequence", "sample", "join"].contains(&word)
+        && ["sample", "join"].contains(&word)
     {
         return Ok(Parsed::Unsupported {
             pos,
             reason: format!(
-                "EQL `{word}` queries correlate several events over time; this engine evaluates single-event queries only"
+                "EQL `{word}` queries are not supported (single-event queries and sequences are)"
             ),
         });
     }
     let toks = tokenize(src)?;
     let mut p = Parser { toks, i: 0 };
+    if p.is_kw("sequence") {
+        return p.sequence();
+    }
     p.query()
 }
 
@@ -101,7 +105,7 @@ impl Parser {
     }
 
     fn err(&self, expected: &str) -> SyntaxError {
-        SyntaxError::new(
+        SyntaxError::syntax(
             self.pos(),
             format!("found {}: expected {expected}", self.peek()),
         )
@@ -125,6 +129,24 @@ impl Parser {
     }
 
     fn query(&mut self) -> Result<Parsed, SyntaxError> {
+        let q = self.event_query()?;
+        if *self.peek() == Tok::Pipe {
+            return Ok(self.pipe_unsupported());
+        }
+        self.expect_eof()?;
+        Ok(Parsed::Query(q))
+    }
+
+    fn pipe_unsupported(&self) -> Parsed {
+        Parsed::Unsupported {
+            pos: self.pos(),
+            reason: "EQL pipes (`| head`, `| unique`, ...) act on result sets; this engine evaluates events as they come"
+                .into(),
+        }
+    }
+
+    /// `category where condition`, stopping at whatever follows the condition.
+    fn event_query(&mut self) -> Result<Query, SyntaxError> {
         let category = match self.peek().clone() {
             Tok::Ident(w) if w == "any" => None,
             Tok::Ident(w) if !RESERVED.contains(&w.as_str()) => Some(w),
@@ -137,18 +159,149 @@ impl Parser {
         }
         self.bump();
         let condition = self.expr()?;
-        if *self.peek() == Tok::Pipe {
-            return Ok(Parsed::Unsupported {
-                pos: self.pos(),
-                reason: "EQL pipes (`| head`, `| unique`, ...) act on result sets; this engine evaluates single events"
-                    .into(),
-            });
-        }
-        self.expect_eof()?;
-        Ok(Parsed::Query(Query {
+        Ok(Query {
             category,
             condition,
+        })
+    }
+
+    /// `sequence [by k, ...] [with maxspan=N]` (either order), two or more
+    /// stages, then an optional `until [stage]`.
+    fn sequence(&mut self) -> Result<Parsed, SyntaxError> {
+        let pos = self.pos();
+        self.bump(); // sequence
+        let mut by = Vec::new();
+        let mut maxspan_ms = None;
+        for _ in 0..2 {
+            if self.is_kw("by") && by.is_empty() {
+                by = self.join_keys()?;
+            } else if self.is_kw("with") && maxspan_ms.is_none() {
+                self.bump();
+                if !self.is_kw("maxspan") {
+                    return Err(self.err("'maxspan' after 'with'"));
+                }
+                self.bump();
+                self.expect(Tok::Assign, "'=' after 'maxspan'")?;
+                maxspan_ms = Some(match *self.peek() {
+                    Tok::Duration(ms) => ms,
+                    // A bare number is milliseconds, as in Elasticsearch.
+                    Tok::Int(n) if n >= 0 => n as u64,
+                    _ => return Err(self.err("a time span such as 30s, 5m or 500ms")),
+                });
+                self.bump();
+            }
+        }
+        let mut stages = Vec::new();
+        while matches!(self.peek(), Tok::LBracket | Tok::Bang) {
+            stages.push(self.stage(true)?);
+        }
+        let until = if self.is_kw("until") {
+            self.bump();
+            if *self.peek() != Tok::LBracket {
+                return Err(self.err("'[' to start the until stage"));
+            }
+            Some(self.stage(false)?)
+        } else {
+            None
+        };
+        if *self.peek() == Tok::Pipe {
+            return Ok(self.pipe_unsupported());
+        }
+        if stages.is_empty() {
+            return Err(self.err("'by', 'with maxspan=' or '[' to start the first stage"));
+        }
+        if *self.peek() != Tok::Eof {
+            return Err(self.err("'[' for another stage, 'until' or end of query"));
+        }
+        let positive: u32 = stages.iter().filter(|s| !s.missing).map(|s| s.runs).sum();
+        let total: u32 = stages.iter().map(|s| s.runs).sum();
+        if total < 2 {
+            return Err(SyntaxError::syntax(
+                stages[0].pos,
+                "a sequence needs at least two stages",
+            ));
+        }
+        if positive == 0 {
+            return Err(SyntaxError::syntax(
+                stages[0].pos,
+                "a sequence needs at least one stage that is not a missing event ('![...]')",
+            ));
+        }
+        Ok(Parsed::Sequence(SequenceQuery {
+            by,
+            maxspan_ms,
+            stages,
+            until,
+            pos,
         }))
+    }
+
+    /// `[query] [by keys] [with runs=N]`, or `![query] [by keys]` when `allow_missing`.
+    fn stage(&mut self, allow_missing: bool) -> Result<Stage, SyntaxError> {
+        let pos = self.pos();
+        let missing = *self.peek() == Tok::Bang;
+        if missing {
+            if !allow_missing {
+                return Err(self.err("'[' (an until stage cannot be a missing event)"));
+            }
+            self.bump();
+        }
+        self.expect(Tok::LBracket, "'[' to start a stage")?;
+        let query = self.event_query()?;
+        self.expect(Tok::RBracket, "']' to close the stage, or 'and'/'or'")?;
+        let by = if self.is_kw("by") {
+            self.join_keys()?
+        } else {
+            Vec::new()
+        };
+        let mut runs = 1;
+        if self.is_kw("with") && matches!(self.peek_at(1), Tok::Ident(w) if w == "runs") {
+            self.bump();
+            self.bump();
+            self.expect(Tok::Assign, "'=' after 'runs'")?;
+            runs = match *self.peek() {
+                Tok::Int(n) if (1..=100).contains(&n) && !missing => n as u32,
+                _ => return Err(self.err("a number of runs from 1 to 100 (not on a missing-event stage)")),
+            };
+            self.bump();
+        }
+        Ok(Stage {
+            query,
+            by,
+            runs,
+            missing,
+            pos,
+        })
+    }
+
+    /// `by field, ?field, ...`.
+    fn join_keys(&mut self) -> Result<Vec<KeyField>, SyntaxError> {
+        self.bump(); // by
+        let mut keys = Vec::new();
+        loop {
+            let pos = self.pos();
+            let optional = *self.peek() == Tok::Question;
+            if optional {
+                self.bump();
+            }
+            match self.peek() {
+                Tok::Ident(w) if !RESERVED.contains(&w.as_str()) => {}
+                Tok::Quoted(_) => {}
+                _ => return Err(self.err("a field name as join key")),
+            }
+            let Expr::Field { path, .. } = self.field(optional)? else {
+                return Err(self.err("a field name as join key"));
+            };
+            keys.push(KeyField {
+                path,
+                optional,
+                pos,
+            });
+            if *self.peek() != Tok::Comma {
+                return Ok(keys);
+            }
+            self.bump();
+        }
     }
 
     pub fn expr(&mut self) -> Result<Expr, SyntaxError> {
@@ -247,6 +400,9 @@ impl Parser {
             Tok::Le => CmpOp::Le,
             Tok::Gt => CmpOp::Gt,
             Tok::Ge => CmpOp::Ge,
+            Tok::Assign => {
+                return Err(self.err("'==' (EQL has no single '=' outside `with maxspan=` and `runs=`)"));
+            }
             _ => return Ok(lhs),
         };
         self.bump();
@@ -390,7 +546,7 @@ impl Parser {
                     path.extend(self.segment()?);
                 }
                 Tok::LBracket => {
-                    return Err(SyntaxError::new(
+                    return Err(SyntaxError::syntax(
                         self.pos(),
                         "array index access is not supported in EQL field names",
                     ));

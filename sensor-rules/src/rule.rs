@@ -1,7 +1,10 @@
 //! One detection rule: metadata from the TOML file plus its compiled query.
 
 use crate::compile::{Compiled, compile_query};
+use crate::error::Error;
 use crate::parser::{Parsed, parse_query};
+use crate::sequence::{CompiledSequence, compile_sequence};
+use crate::suppress::Suppression;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -62,30 +65,55 @@ pub struct RuleMeta {
     pub threat: Vec<Threat>,
     /// The file the rule came from (empty for rules built in code).
     pub file: PathBuf,
+    /// `[rule.alert_suppression]`, if the rule sets it.
+    pub suppression: Option<Suppression>,
+    /// `interval`, parsed (`5m`), in milliseconds.
+    pub interval_ms: Option<u64>,
+    /// How far back `from` looks (`now-6m`), in milliseconds.
+    pub lookback_ms: Option<u64>,
+}
+
+/// What a rule evaluates: one event at a time, or a sequence of them.
+#[derive(Debug, Clone)]
+pub enum RuleQuery {
+    Event(Compiled),
+    Sequence(CompiledSequence),
 }
 
 /// A loaded rule ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub meta: RuleMeta,
-    pub(crate) compiled: Compiled,
+    pub query: RuleQuery,
+}
+
+/// Parses and compiles EQL text into what a rule evaluates.
+pub fn compile_eql(query: &str) -> Result<RuleQuery, Error> {
+    match parse_query(query)? {
+        Parsed::Query(q) => Ok(RuleQuery::Event(compile_query(&q)?)),
+        Parsed::Sequence(q) => Ok(RuleQuery::Sequence(compile_sequence(&q)?)),
+        Parsed::Unsupported { pos, reason } => Err(Error::unsupported(pos, reason)),
+    }
 }
 
 impl Rule {
-    /// Does this rule match the event?
+    /// Does this single-event rule match the event? Always false for a
+    /// sequence, which needs an [`crate::engine::Engine`] to follow events.
     pub fn matches(&self, event: &Value) -> bool {
-        self.compiled.matches(event)
+        match &self.query {
+            RuleQuery::Event(c) => c.matches(event),
+            RuleQuery::Sequence(_) => false,
+        }
+    }
+
+    pub fn is_sequence(&self) -> bool {
+        matches!(self.query, RuleQuery::Sequence(_))
     }
 
     /// Builds a rule from bare EQL (for tests, benches and tools); the
     /// metadata other than name, id and query is left empty.
-    pub fn from_eql(name: &str, rule_id: &str, query: &str) -> Result<Rule, String> {
-        let q = match parse_query(query).map_err(|e| format!("at byte {}: {}", e.pos, e.message))? {
-            Parsed::Query(q) => q,
-            Parsed::Unsupported { reason, .. } => return Err(reason),
-        };
-        let compiled =
-            compile_query(&q).map_err(|e| format!("at byte {}: {}", e.pos, e.message))?;
+    pub fn from_eql(name: &str, rule_id: &str, query: &str) -> Result<Rule, Error> {
+        let compiled = compile_eql(query)?;
         let meta = RuleMeta {
             name: name.into(),
             rule_id: rule_id.into(),
@@ -94,10 +122,9 @@ impl Rule {
             query: query.into(),
             ..RuleMeta::default()
         };
-        Ok(Rule { meta, compiled })
-    }
-
-    pub(crate) fn compiled(&self) -> &Compiled {
-        &self.compiled
+        Ok(Rule {
+            meta,
+            query: compiled,
+        })
     }
 }

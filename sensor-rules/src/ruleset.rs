@@ -1,6 +1,7 @@
-//! A set of rules with an index, so an event only visits rules that can match.
+//! A set of rules with an index, so an event only visits rules (and
+//! sequence stages) that can match.
 //!
-//! Each rule is filed under its event category (`process where`; `any where`
+//! Each query is filed under its event category (`process where`; `any where`
 //! goes to a shared bucket) and, inside it, under the literal values that one
 //! key field must have: the first of `process.name`, `event.action`,
 //! `event.type` for which the query's top-level `and` conjuncts (or an `or`
@@ -9,14 +10,12 @@
 //! still decides. Rules with no such set go in the bucket's "always" list.
 
 use crate::casefold::fold;
-use crate::compile::{Node, Operand};
-use crate::loader::{self, LoadReport};
+use crate::compile::{Compiled, Node, Operand};
 use crate::project::FieldSet;
-use crate::rule::Rule;
+use crate::rule::{Rule, RuleQuery};
 use crate::value::{FieldPath, Val};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::OnceLock;
 
 const KEY_FIELDS: [&str; 3] = ["process.name", "event.action", "event.type"];
@@ -57,27 +56,44 @@ impl Bucket {
     }
 }
 
-/// Rules plus their index. Evaluation is read-only, so a `RuleSet` can be shared across threads.
+/// Whose query a matcher is: a single-event rule's, or one stage (or the
+/// until stage) of a sequence rule's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Rule(usize),
+    Stage { rule: usize, matcher: usize },
+}
+
+/// Rules plus one index over every single-event query and sequence stage,
+/// so an event is tested once against each that can use it. Evaluation is
+/// read-only, so a `RuleSet` can be shared across threads.
 #[derive(Debug, Default, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    owners: Vec<Owner>,
     by_category: HashMap<String, Bucket>,
     any_category: Bucket,
 }
 
 impl RuleSet {
-    /// Loads every `.toml` rule file in `dir`; see [`loader::load_dir`].
-    pub fn load_dir(dir: &Path) -> std::io::Result<LoadReport> {
-        loader::load_dir(dir)
-    }
-
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
         let mut set = RuleSet {
             rules,
             ..RuleSet::default()
         };
+        let mut matchers: Vec<(Owner, &Compiled)> = Vec::new();
         for (idx, rule) in set.rules.iter().enumerate() {
-            let c = rule.compiled();
+            match &rule.query {
+                RuleQuery::Event(c) => matchers.push((Owner::Rule(idx), c)),
+                RuleQuery::Sequence(s) => {
+                    for (m, c) in s.matchers.iter().enumerate() {
+                        matchers.push((Owner::Stage { rule: idx, matcher: m }, c));
+                    }
+                }
+            }
+        }
+        for (id, (owner, c)) in matchers.into_iter().enumerate() {
+            set.owners.push(owner);
             let bucket = match &c.category {
                 Some(cat) => set.by_category.entry(cat.clone()).or_default(),
                 None => &mut set.any_category,
@@ -90,12 +106,12 @@ impl RuleSet {
                 Some((i, values)) => {
                     for v in values {
                         let ids = bucket.keyed[i].entry(v).or_default();
-                        if ids.last() != Some(&idx) {
-                            ids.push(idx);
+                        if ids.last() != Some(&id) {
+                            ids.push(id);
                         }
                     }
                 }
-                None => bucket.always.push(idx),
+                None => bucket.always.push(id),
             }
         }
         set
@@ -113,7 +129,8 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    /// How many rules the index can skip by key, and how many are checked on every event of their category.
+    /// How many queries and stages the index can skip by key, and how many
+    /// are checked on every event of their category.
     pub fn index_stats(&self) -> (usize, usize) {
         let always = self
             .by_category
@@ -121,7 +138,7 @@ impl RuleSet {
             .chain([&self.any_category])
             .map(|b| b.always.len())
             .sum::<usize>();
-        (self.rules.len() - always, always)
+        (self.owners.len() - always, always)
     }
 
     /// Every field the rules (and the index) read: evaluating
@@ -134,7 +151,10 @@ impl RuleSet {
         }
         let mut paths = Vec::new();
         for r in &self.rules {
-            r.compiled().root.fields(&mut paths);
+            match &r.query {
+                RuleQuery::Event(c) => c.root.fields(&mut paths),
+                RuleQuery::Sequence(s) => s.fields(&mut paths),
+            }
         }
         for p in paths {
             set.insert(&p.segments);
@@ -142,8 +162,17 @@ impl RuleSet {
         set
     }
 
-    /// The rules matching `event`, in load order, each once.
-    pub fn matching<'a>(&'a self, event: &Value) -> Vec<&'a Rule> {
+    fn compiled(&self, owner: Owner) -> &Compiled {
+        match (owner, &self.rules[owner_rule(owner)].query) {
+            (Owner::Rule(_), RuleQuery::Event(c)) => c,
+            (Owner::Stage { matcher, .. }, RuleQuery::Sequence(s)) => &s.matchers[matcher],
+            // Owners are built from the rules' own queries above.
+            _ => unreachable!("matcher owner does not fit its rule"),
+        }
+    }
+
+    /// The matchers whose query matches `event`, in load order, each once.
+    pub fn matched(&self, event: &Value, out: &mut Vec<Owner>) {
         let mut cand = Vec::new();
         category_path().any(event, &mut |v| {
             if let Some(b) = v.as_str().and_then(|c| self.by_category.get(c)) {
@@ -154,10 +183,30 @@ impl RuleSet {
         self.any_category.collect(event, &mut cand);
         cand.sort_unstable();
         cand.dedup();
-        cand.into_iter()
-            .map(|i| &self.rules[i])
-            .filter(|r| r.matches(event))
+        out.extend(
+            cand.into_iter()
+                .map(|i| self.owners[i])
+                .filter(|o| self.compiled(*o).matches(event)),
+        );
+    }
+
+    /// The single-event rules matching `event`, in load order, each once.
+    pub fn matching<'a>(&'a self, event: &Value) -> Vec<&'a Rule> {
+        let mut owners = Vec::new();
+        self.matched(event, &mut owners);
+        owners
+            .into_iter()
+            .filter_map(|o| match o {
+                Owner::Rule(i) => Some(&self.rules[i]),
+                Owner::Stage { .. } => None,
+            })
             .collect()
+    }
+}
+
+fn owner_rule(o: Owner) -> usize {
+    match o {
+        Owner::Rule(r) | Owner::Stage { rule: r, .. } => r,
     }
 }
 

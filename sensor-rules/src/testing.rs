@@ -1,7 +1,11 @@
 //! Runs the example events shipped with rules: `tests/<rule-file-stem>.ndjson`
 //! beside the rule files, one `{"expect": "match"|"no_match", "note": "...",
 //! "event": {...}}` per line, each evaluated against that file's rule only.
+//! A sequence's example gives its events in order: `"events": [{...}, ...]`;
+//! it matches when the rule raised an alert by the end of them (suppression
+//! off, so every match counts).
 
+use crate::engine::{Engine, EngineConfig};
 use crate::loader::{self, Declined, FileOutcome, LoadError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,21 @@ struct Case {
     expect: Expect,
     #[serde(default)]
     note: String,
-    event: serde_json::Value,
+    #[serde(default)]
+    event: Option<serde_json::Value>,
+    #[serde(default)]
+    events: Vec<serde_json::Value>,
+}
+
+/// Does `rule` raise an alert over `events`, fed in order to a fresh engine?
+pub fn raises_alert(rule: &crate::Rule, events: &[serde_json::Value]) -> bool {
+    let mut engine = Engine::new(vec![rule.clone()], EngineConfig::unsuppressed());
+    let mut alerts = Vec::new();
+    for ev in events {
+        engine.process(ev, &mut || ev.clone(), &mut alerts);
+    }
+    engine.finish(&mut alerts);
+    !alerts.is_empty()
 }
 
 /// An example whose outcome differed from its `expect`.
@@ -113,12 +131,22 @@ pub fn run_rule_tests(rules_dir: &Path) -> std::io::Result<TestReport> {
                             continue;
                         }
                     };
+                    let events: Vec<serde_json::Value> =
+                        case.event.into_iter().chain(case.events).collect();
+                    if events.is_empty() {
+                        rt.problems.push(format!(
+                            "{}:{}: example has neither \"event\" nor \"events\"",
+                            rt.tests_file.display(),
+                            i + 1
+                        ));
+                        continue;
+                    }
                     rt.cases += 1;
                     match case.expect {
                         Expect::Match => rt.expect_match += 1,
                         Expect::NoMatch => rt.expect_no_match += 1,
                     }
-                    if rule.matches(&case.event) != (case.expect == Expect::Match) {
+                    if raises_alert(&rule, &events) != (case.expect == Expect::Match) {
                         rt.failures.push(CaseFailure {
                             line: i + 1,
                             expect: case.expect,

@@ -1,5 +1,6 @@
 //! EQL wildcard patterns: `*` = any run (maybe empty), `?` = exactly one
-//! character, `\*` / `\?` literal, everything else literal; whole-value match.
+//! character, everything else literal (the backslash too: Elasticsearch's
+//! EQL spec tests match `C:\*` against `C:\Windows`); whole-value match.
 
 use crate::casefold::fold;
 
@@ -29,41 +30,9 @@ pub struct Wildcard {
     ci: bool,
 }
 
-/// Does the pattern text contain an unescaped `*` or `?`?
+/// Does the pattern text contain a `*` or `?`? A backslash escapes nothing.
 pub fn has_wildcard(pattern: &str) -> bool {
-    let mut esc = false;
-    for c in pattern.chars() {
-        match (esc, c) {
-            (true, _) => esc = false,
-            (false, '\\') => esc = true,
-            (false, '*' | '?') => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
-/// The pattern with wildcard escapes removed (`a\*b` → `a*b`), for patterns
-/// without wildcards that can be compared for equality.
-pub fn unescape(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut esc = false;
-    for c in pattern.chars() {
-        if !esc && c == '\\' {
-            esc = true;
-            continue;
-        }
-        // A backslash before anything but `*`/`?`/`\` stays literal.
-        if esc && !matches!(c, '*' | '?' | '\\') {
-            out.push('\\');
-        }
-        esc = false;
-        out.push(c);
-    }
-    if esc {
-        out.push('\\');
-    }
-    out
+    pattern.contains(['*', '?'])
 }
 
 impl Wildcard {
@@ -74,14 +43,9 @@ impl Wildcard {
             pattern.to_string()
         };
         let mut items = Vec::new();
-        let mut chars = text.chars().peekable();
         let mut buf = [0u8; 4];
-        while let Some(c) = chars.next() {
+        for c in text.chars() {
             match c {
-                '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
-                    let lit = chars.next().unwrap_or('\\');
-                    items.extend(lit.encode_utf8(&mut buf).bytes().map(Item::Lit));
-                }
                 '*' => {
                     if items.last() != Some(&Item::Star) {
                         items.push(Item::Star);
@@ -222,13 +186,8 @@ pub fn to_regex(patterns: &[&str], ci: bool) -> Result<regex::Regex, regex::Erro
     let mut alts = Vec::with_capacity(patterns.len());
     for p in patterns {
         let mut re = String::new();
-        let mut chars = p.chars().peekable();
-        while let Some(c) = chars.next() {
+        for c in p.chars() {
             match c {
-                '\\' if matches!(chars.peek(), Some('*' | '?' | '\\')) => {
-                    let lit = chars.next().unwrap_or('\\');
-                    re.push_str(&regex::escape(lit.encode_utf8(&mut [0u8; 4])));
-                }
                 '*' => re.push_str(".*"),
                 '?' => re.push('.'),
                 c => re.push_str(&regex::escape(c.encode_utf8(&mut [0u8; 4]))),
@@ -269,9 +228,13 @@ mod tests {
     }
 
     #[test]
-    fn unescape_keeps_other_backslashes() {
-        assert_eq!(unescape(r"a\*b\q\\"), r"a*b\q\");
-        assert!(!has_wildcard(r"a\*b") && has_wildcard(r"a\\*"));
+    fn backslash_is_a_literal_character_and_star_stays_a_wildcard() {
+        assert!(has_wildcard(r"a\*b"));
+        let w = Wildcard::new(r"C:\*", false);
+        assert!(w.matches(r"C:\Windows"));
+        assert!(!w.matches("C:*"));
+        let set = to_regex(&[r"C:\*", "x"], false).unwrap();
+        assert!(set.is_match(r"C:\Windows") && !set.is_match("C:Windows"));
     }
 
     #[test]

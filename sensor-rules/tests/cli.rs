@@ -1,7 +1,7 @@
 //! `rules check`, `rules test` and `replay` logic.
 
-use sensor_rules::RuleSet;
-use sensor_rules::cli::{ReplaySummary, check, replay, test};
+use sensor_rules::engine::{Engine, EngineConfig};
+use sensor_rules::cli::{check, replay, test};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,7 @@ fn check_lists_loaded_declined_and_succeeds_without_errors() {
         "{text}"
     );
     assert!(
-        text.contains("1 loaded") && text.contains("6 declined, 0 errors"),
+        text.contains("2 loaded (1 sequences;") && text.contains("5 declined, 0 errors"),
         "{text}"
     );
 }
@@ -50,7 +50,7 @@ fn check_fails_and_prints_positions_on_errors() {
 fn test_command_reports_pass_and_fail() {
     let (ok, text) = run(|o| test(&fixture("rules"), o));
     assert!(ok, "{text}");
-    assert!(text.contains("1 passed, 0 failed"), "{text}");
+    assert!(text.contains("2 passed, 0 failed"), "{text}");
     let (ok, text) = run(|o| test(&fixture("failing"), o));
     assert!(!ok);
     assert!(
@@ -62,7 +62,8 @@ fn test_command_reports_pass_and_fail() {
 
 #[test]
 fn replay_prints_one_alert_per_matching_event_and_skips_bad_lines() {
-    let rules = RuleSet::load_dir(&fixture("rules")).unwrap().rules;
+    let rules = sensor_rules::loader::load_dir(&fixture("rules")).unwrap().rules;
+    let mut engine = Engine::new(rules, EngineConfig::unsuppressed());
     let good = r#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"host":{"os":{"type":"linux"}},"process":{"name":"apt-get","args":["apt-get","install","curl"]},"container":{"id":"c1"}}"#;
     let benign = r#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"process":{"name":"ls","args":["ls"]}}"#;
     let mut input = Vec::new();
@@ -70,15 +71,8 @@ fn replay_prints_one_alert_per_matching_event_and_skips_bad_lines() {
     input.extend_from_slice(b"\xff\xfe garbage\n");
     input.extend_from_slice(good.as_bytes()); // last line without newline
     let (mut out, mut diag) = (Vec::new(), Vec::new());
-    let s = replay(&rules, &input[..], &mut out, &mut diag).unwrap();
-    assert_eq!(
-        s,
-        ReplaySummary {
-            events: 3,
-            alerts: 2,
-            bad_lines: 3
-        }
-    );
+    let s = replay(&mut engine, &input[..], &mut out, &mut diag).unwrap();
+    assert_eq!((s.events, s.alerts, s.bad_lines), (3, 2, 3));
     let diag = String::from_utf8(diag).unwrap();
     assert!(
         diag.contains("line 2: skipped")

@@ -1,7 +1,7 @@
 //! Rule files: loading, declining with reasons, and `file:line:col` errors.
 
 use sensor_rules::loader::{FileOutcome, load_file, load_str};
-use sensor_rules::{LoadError, RuleSet};
+use sensor_rules::LoadError;
 use std::path::{Path, PathBuf};
 
 fn fixture(rel: &str) -> PathBuf {
@@ -66,18 +66,13 @@ fn threat_mapping_is_loaded_with_subtechniques() {
 }
 
 #[test]
-fn sequence_rule_is_declined_with_reason() {
+fn sequence_rule_loads_as_a_sequence() {
     match load_file(&fixture("rules/sequence_download_exec.toml")) {
-        FileOutcome::Declined(d) => {
-            assert_eq!(d.rule_name, "Fixture Download Then Exec Sequence");
-            assert!(d.reason.contains("sequence"), "{}", d.reason);
-            let shown = d.to_string();
-            assert!(
-                shown.contains("sequence_download_exec.toml")
-                    && shown.contains("Fixture Download Then Exec Sequence")
-            );
+        FileOutcome::Loaded(r) => {
+            assert_eq!(r.meta.name, "Fixture Download Then Exec Sequence");
+            assert!(r.is_sequence());
         }
-        other => panic!("expected declined, got {other:?}"),
+        other => panic!("expected loaded, got {other:?}"),
     }
 }
 
@@ -168,11 +163,11 @@ fn missing_required_key_is_an_error() {
 
 #[test]
 fn load_dir_splits_loaded_declined_and_errors() {
-    let report = RuleSet::load_dir(&fixture("rules")).unwrap();
-    assert_eq!(report.rules.len(), 1);
-    assert_eq!(report.declined.len(), 6);
+    let report = sensor_rules::loader::load_dir(&fixture("rules")).unwrap();
+    assert_eq!(report.rules.len(), 2);
+    assert_eq!(report.declined.len(), 5);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
-    let bad = RuleSet::load_dir(&fixture("bad")).unwrap();
+    let bad = sensor_rules::loader::load_dir(&fixture("bad")).unwrap();
     assert_eq!(bad.errors.len(), 3);
     assert!(bad.rules.is_empty());
 }
@@ -184,7 +179,7 @@ fn duplicate_rule_id_is_an_error() {
         "[rule]\nname = \"n\"\nrule_id = \"same\"\ntype = \"eql\"\nquery = 'any where true'\n";
     std::fs::write(dir.path().join("a.toml"), text).unwrap();
     std::fs::write(dir.path().join("b.toml"), text).unwrap();
-    let report = RuleSet::load_dir(dir.path()).unwrap();
+    let report = sensor_rules::loader::load_dir(dir.path()).unwrap();
     assert_eq!(report.rules.len(), 1);
     assert_eq!(report.errors.len(), 1);
     assert!(report.errors[0].message.contains("duplicate rule_id"));

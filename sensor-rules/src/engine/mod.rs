@@ -1,0 +1,354 @@
+//! The one engine behind `run` and `replay`: single-event rules and
+//! sequence state over one index, then suppression, then alerts.
+//!
+//! Events go in one at a time, in order. Each is tested once against every
+//! query and sequence stage the index lets through; single-event matches
+//! become alerts at once, sequence stages advance their rule's state
+//! ([`sequence`]), and every alert passes the [`Suppressor`]. Time is event
+//! time (`@timestamp`), so a replay folds, expires and closes exactly as the
+//! live run did; [`Engine::finish`] closes whatever is still open.
+
+pub mod sequence;
+
+use crate::alert::{alert_id, build_alert, build_sequence_alerts, set_kibana_alert};
+use crate::project::FieldSet;
+use crate::rule::{Rule, RuleQuery};
+use crate::ruleset::{Owner, RuleSet};
+use crate::suppress::{SuppressConfig, Suppressor, Verdict, default_group_fields};
+use crate::value::FieldPath;
+use sequence::{Matched, Outcome, SeqState, ended_entity};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Horizon of a sequence with no `maxspan` and no `from` lookback.
+pub const DEFAULT_HORIZON_MS: u64 = 5 * 60_000;
+/// Partial sequences one rule may hold before the oldest are evicted.
+pub const DEFAULT_MAX_PARTIALS: usize = 10_000;
+/// How much event time passes between expiry sweeps.
+const SWEEP_NS: i64 = 100_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub suppress: SuppressConfig,
+    pub max_partials_per_rule: usize,
+    pub default_horizon_ms: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            suppress: SuppressConfig::default(),
+            max_partials_per_rule: DEFAULT_MAX_PARTIALS,
+            default_horizon_ms: DEFAULT_HORIZON_MS,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Every match written: no default suppression and no rate cap (rule
+    /// tests, and tools that want the raw matches).
+    pub fn unsuppressed() -> EngineConfig {
+        EngineConfig {
+            suppress: SuppressConfig {
+                default_window_ms: 0,
+                rate_cap: 0,
+                ..SuppressConfig::default()
+            },
+            ..EngineConfig::default()
+        }
+    }
+}
+
+/// Counters for metrics and the exit summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    pub events: u64,
+    /// Alert lines written (sequence shells and building blocks included).
+    pub alerts: u64,
+    /// Sequences matched.
+    pub sequences: u64,
+    pub suppressed: u64,
+    pub capped: u64,
+    /// Count alerts written when a suppression window closed.
+    pub suppression_counts: u64,
+    /// Partial sequences held now, over all rules.
+    pub partials: u64,
+    pub partials_expired: u64,
+    pub partials_evicted: u64,
+    pub partials_freed_on_exit: u64,
+}
+
+struct Paths {
+    timestamp: FieldPath,
+}
+
+pub struct Engine {
+    set: RuleSet,
+    fields: FieldSet,
+    states: Vec<Option<SeqState>>,
+    suppress: Suppressor,
+    paths: Paths,
+    ord: u64,
+    now_ns: i64,
+    swept_ns: i64,
+    stats: EngineStats,
+    notices: Vec<String>,
+    owners: Vec<Owner>,
+    has_entity_keys: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rules", &self.set.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Engine {
+    pub fn new(rules: Vec<Rule>, cfg: EngineConfig) -> Engine {
+        let set = RuleSet::from_rules(rules);
+        let states: Vec<Option<SeqState>> = set
+            .rules()
+            .iter()
+            .map(|r| match &r.query {
+                RuleQuery::Sequence(s) => {
+                    let horizon = r.meta.lookback_ms.unwrap_or(cfg.default_horizon_ms);
+                    Some(SeqState::new(
+                        s,
+                        (horizon as i64).saturating_mul(1_000_000),
+                        cfg.max_partials_per_rule,
+                    ))
+                }
+                RuleQuery::Event(_) => None,
+            })
+            .collect();
+        let has_entity_keys = set.rules().iter().any(
+            |r| matches!(&r.query, RuleQuery::Sequence(s) if s.entity_key.is_some()),
+        );
+        let mut fields = set.fields();
+        let timestamp = FieldPath::new(vec!["@timestamp".into()]);
+        fields.insert(&timestamp.segments);
+        for p in default_group_fields() {
+            fields.insert(&p.segments);
+        }
+        for r in set.rules() {
+            if let Some(s) = &r.meta.suppression {
+                for p in &s.group_by {
+                    fields.insert(&p.segments);
+                }
+            }
+        }
+        if has_entity_keys {
+            fields.insert(&["event", "type"]);
+            fields.insert(&["process", "entity_id"]);
+        }
+        Engine {
+            set,
+            fields,
+            states,
+            suppress: Suppressor::new(cfg.suppress),
+            paths: Paths { timestamp },
+            ord: 0,
+            now_ns: i64::MIN,
+            swept_ns: i64::MIN,
+            stats: EngineStats::default(),
+            notices: Vec::new(),
+            owners: Vec::new(),
+            has_entity_keys,
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.set
+    }
+
+    /// Every field evaluation reads: project documents onto it.
+    pub fn fields(&self) -> &FieldSet {
+        &self.fields
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.stats;
+        s.suppressed = self.suppress.suppressed;
+        s.capped = self.suppress.capped;
+        s.suppression_counts = self.suppress.count_alerts;
+        for st in self.states.iter().flatten() {
+            s.partials += st.live() as u64;
+            s.partials_expired += st.counters.expired;
+            s.partials_evicted += st.counters.evicted;
+            s.partials_freed_on_exit += st.counters.freed_on_exit;
+        }
+        s
+    }
+
+    /// Messages worth one log line each (a rule reaching its state cap, ...).
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn event_time(&self, view: &Value) -> Option<i64> {
+        let mut ts = None;
+        self.paths.timestamp.any(view, &mut |v| {
+            ts = v.as_str().and_then(crate::date::parse_timestamp_ns);
+            true
+        });
+        ts
+    }
+
+    /// Evaluates one event. `view` is what the rules read (the document, or
+    /// its projection onto [`Engine::fields`]); `full` builds the whole
+    /// document, called at most once and only when an alert or a sequence
+    /// stage needs it. Alert documents are appended to `out`.
+    pub fn process(
+        &mut self,
+        view: &Value,
+        full: &mut dyn FnMut() -> Value,
+        out: &mut Vec<Value>,
+    ) {
+        self.ord += 1;
+        self.stats.events += 1;
+        let ts = self.event_time(view).unwrap_or(self.now_ns.max(0));
+        self.now_ns = self.now_ns.max(ts);
+        let mut owners = std::mem::take(&mut self.owners);
+        owners.clear();
+        self.set.matched(view, &mut owners);
+        let mut doc: Option<Arc<Value>> = None;
+        let mut get = || -> Arc<Value> { doc.get_or_insert_with(|| Arc::new(full())).clone() };
+        let mut i = 0;
+        while i < owners.len() {
+            match owners[i] {
+                Owner::Rule(r) => {
+                    let rule = &self.set.rules()[r];
+                    let mut alert = build_alert(rule, &get());
+                    set_kibana_alert(
+                        &mut alert,
+                        "uuid",
+                        json!(alert_id(&[&rule.meta.rule_id, &self.ord])),
+                    );
+                    self.admit(r, view, vec![alert], out);
+                    i += 1;
+                }
+                Owner::Stage { rule, .. } => {
+                    // The stages of one rule are adjacent: hand them over together.
+                    let mut matchers = Vec::new();
+                    while let Some(Owner::Stage { rule: r2, matcher }) = owners.get(i)
+                        && *r2 == rule
+                    {
+                        matchers.push(*matcher);
+                        i += 1;
+                    }
+                    let mut outcome = Outcome::default();
+                    if let (Some(Some(state)), RuleQuery::Sequence(seq)) =
+                        (self.states.get_mut(rule), &self.set.rules()[rule].query)
+                    {
+                        state.on_event(seq, &matchers, view, &mut get, self.ord, ts, &mut outcome);
+                    }
+                    self.completed(rule, outcome, view, out);
+                }
+            }
+        }
+        self.owners = owners;
+        if self.has_entity_keys
+            && let Some(id) = ended_entity(view)
+        {
+            for st in self.states.iter_mut().flatten() {
+                st.process_exited(&id);
+            }
+        }
+        if ts.saturating_sub(self.swept_ns) >= SWEEP_NS {
+            self.advance(ts, out);
+        }
+    }
+
+    fn completed(&mut self, rule: usize, outcome: Outcome, view: &Value, out: &mut Vec<Value>) {
+        for events in outcome.completed {
+            self.stats.sequences += 1;
+            let alerts = self.sequence_alerts(rule, &events);
+            // Suppression groups on the last event, the one that completed it.
+            let last = events.last().map(|m| m.event.clone());
+            let key_view: &Value = last.as_deref().unwrap_or(view);
+            self.admit(rule, key_view, alerts, out);
+        }
+        let cap = self.states[rule].as_ref().is_some_and(|s| s.counters.evicted > 0);
+        if cap
+            && let Some(Some(st)) = self.states.get_mut(rule)
+            && !st.warned_cap
+        {
+            st.warned_cap = true;
+            let r = &self.set.rules()[rule].meta;
+            self.notices.push(format!(
+                "rule '{}' ({}): partial sequences reached the cap; the oldest are evicted \
+                 (counted in sensor_sequence_partials_evicted_total)",
+                r.name, r.rule_id
+            ));
+        }
+    }
+
+    fn sequence_alerts(&self, rule: usize, events: &[Matched]) -> Vec<Value> {
+        let r = &self.set.rules()[rule];
+        let first = events.first().map_or(0, |m| m.ord);
+        let group = alert_id(&[&r.meta.rule_id, &first, &self.ord]);
+        let docs: Vec<&Value> = events.iter().map(|m| m.event.as_ref()).collect();
+        build_sequence_alerts(r, &docs, &group)
+    }
+
+    /// Suppression and the rate cap decide on the first alert of a group
+    /// (a sequence's shell); the rest follow it.
+    fn admit(&mut self, rule: usize, view: &Value, mut alerts: Vec<Value>, out: &mut Vec<Value>) {
+        let Some(first) = alerts.first_mut() else {
+            return;
+        };
+        let meta = &self.set.rules()[rule].meta;
+        let verdict = self.suppress.admit(
+            rule,
+            meta.suppression.as_ref(),
+            meta.interval_ms,
+            view,
+            self.now_ns,
+            first,
+        );
+        if verdict == Verdict::Write {
+            self.stats.alerts += alerts.len() as u64;
+            out.append(&mut alerts);
+        }
+    }
+
+    /// Event time has reached `now_ns` (also called on a timer by `run`, so
+    /// windows close on an idle node): closes suppression windows, expires
+    /// partial sequences, and writes sequences a trailing missing stage held.
+    pub fn advance(&mut self, now_ns: i64, out: &mut Vec<Value>) {
+        self.swept_ns = now_ns;
+        self.now_ns = self.now_ns.max(now_ns);
+        for rule in 0..self.states.len() {
+            let mut outcome = Outcome::default();
+            if let Some(Some(st)) = self.states.get_mut(rule) {
+                st.advance(now_ns, &mut outcome);
+            }
+            if !outcome.completed.is_empty() {
+                let view = Value::Null;
+                self.completed(rule, outcome, &view, out);
+            }
+        }
+        let before = out.len();
+        self.suppress.expire(now_ns, out);
+        self.stats.alerts += (out.len() - before) as u64;
+    }
+
+    /// The stream ended: held sequences are written and every suppression
+    /// window closes with its count, so no suppressed count is lost.
+    pub fn finish(&mut self, out: &mut Vec<Value>) {
+        for rule in 0..self.states.len() {
+            let mut outcome = Outcome::default();
+            if let Some(Some(st)) = self.states.get_mut(rule) {
+                st.finish(&mut outcome);
+            }
+            let view = Value::Null;
+            self.completed(rule, outcome, &view, out);
+        }
+        let before = out.len();
+        self.suppress.expire(i64::MAX, out);
+        self.stats.alerts += (out.len() - before) as u64;
+    }
+}

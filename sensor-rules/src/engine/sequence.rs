@@ -1,0 +1,505 @@
+//! Streaming state of one EQL sequence rule, with Elasticsearch's matching
+//! rules (its `SequenceMatcher`):
+//!
+//! - partial sequences live per join key and per stage reached, in order;
+//! - an event matching stage `n` takes, from stage `n-1` of its key, the
+//!   latest partial that came before it, and the earlier ones there are
+//!   dropped (Elasticsearch's `trimBefore`): `[a] [b]` over `a1 a2 b1` gives
+//!   one sequence, `a2 b1`;
+//! - a partial whose start is more than `maxspan` before the event is dropped;
+//! - an `until` event for a key ends every partial of that key;
+//! - a missing-event stage `![...]` between two stages drops the partials of
+//!   its key waiting there; a leading one keeps a sequence from starting
+//!   within `maxspan` after it; a trailing one holds a complete sequence
+//!   back until `maxspan` after its start has passed with no such event.
+//!
+//! Order is arrival order (the kernel's ring order, or the file's), not
+//! `@timestamp`: timestamps taken on different CPUs can be slightly out of
+//! order, and ordering by them would lose matches. Timestamps measure spans.
+
+use crate::sequence::CompiledSequence;
+use crate::value::{FieldPath, Val};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// One event of a partial sequence.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub ord: u64,
+    pub ts: i64,
+    pub event: Arc<Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Partial {
+    id: u64,
+    start_ts: i64,
+    events: Vec<Matched>,
+}
+
+impl Partial {
+    fn last_ord(&self) -> u64 {
+        self.events.last().map_or(0, |m| m.ord)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// `groups[p]`: partials whose last event matched positive stage `p`.
+    groups: Vec<Vec<Partial>>,
+    /// Complete sequences held back by a trailing missing-event stage.
+    pending: Vec<Partial>,
+    /// Time of the latest event of a leading missing-event stage.
+    lead_missing_ts: Option<i64>,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+            && self.lead_missing_ts.is_none()
+            && self.groups.iter().all(Vec::is_empty)
+    }
+
+    fn partials(&self) -> usize {
+        self.pending.len() + self.groups.iter().map(Vec::len).sum::<usize>()
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        for g in self.groups.iter_mut().chain([&mut self.pending]) {
+            if let Some(i) = g.iter().position(|p| p.id == id) {
+                g.remove(i);
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Counters of one rule's state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SeqCounters {
+    pub started: u64,
+    pub completed: u64,
+    pub expired: u64,
+    pub evicted: u64,
+    pub freed_on_exit: u64,
+}
+
+/// Where each stage sits among the positive (non-missing) ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Positive stage number `p`.
+    Positive(usize),
+    /// A missing-event stage before positive stage 0.
+    Leading,
+    /// A missing-event stage between positive `p` and `p + 1`.
+    Between(usize),
+    /// A missing-event stage after the last positive stage.
+    Trailing,
+}
+
+#[derive(Debug)]
+pub struct SeqState {
+    roles: Vec<Role>,
+    positives: usize,
+    trailing: bool,
+    /// `maxspan`, or the rule's horizon when it has none.
+    span_ns: i64,
+    slots: HashMap<String, Slot>,
+    live: usize,
+    cap: usize,
+    next_id: u64,
+    /// (start, id, key) of every partial, oldest first: expiry and eviction.
+    queue: VecDeque<(i64, u64, String)>,
+    /// (deadline, id, key) of sequences held by a trailing missing stage.
+    held: VecDeque<(i64, u64, String)>,
+    /// entity id → keys holding it, when a key position is `process.entity_id`.
+    by_entity: HashMap<String, Vec<String>>,
+    pub counters: SeqCounters,
+    pub warned_cap: bool,
+}
+
+/// Appends one key part: type-tagged so `"1"` and `1` stay apart, and
+/// separated so parts cannot run together. Case-sensitive, as in Elasticsearch.
+fn push_part(key: &mut String, v: &Value) {
+    match Val::from_json(v) {
+        Some(Val::Str(s)) => {
+            key.push('s');
+            key.push_str(&s);
+        }
+        Some(Val::Int(i)) => {
+            key.push('i');
+            key.push_str(&i.to_string());
+        }
+        Some(Val::Float(f)) => {
+            key.push('f');
+            key.push_str(&f.to_string());
+        }
+        Some(Val::Bool(b)) => key.push(if b { 'T' } else { 'F' }),
+        _ => {
+            key.push('j');
+            key.push_str(&v.to_string());
+        }
+    }
+    key.push('\u{1f}');
+}
+
+/// The join key of `ev` for one matcher's key fields; `None` when a plain
+/// (non-optional) key is missing or null, which keeps the event out.
+pub fn join_key(keys: &[crate::sequence::KeyPath], ev: &Value) -> Option<(String, Vec<String>)> {
+    let mut key = String::new();
+    let mut raw = Vec::with_capacity(keys.len());
+    for k in keys {
+        let mut vals: Vec<&Value> = Vec::new();
+        k.path.any(ev, &mut |v| {
+            if !v.is_null() {
+                vals.push(v);
+            }
+            false
+        });
+        match vals.len() {
+            0 if k.optional => {
+                key.push_str("n\u{1f}");
+                raw.push(String::new());
+            }
+            0 => return None,
+            1 => {
+                push_part(&mut key, vals[0]);
+                raw.push(vals[0].as_str().map(str::to_string).unwrap_or_default());
+            }
+            // A multi-valued key joins only on the same values in the same order.
+            _ => {
+                let arr = Value::Array(vals.into_iter().cloned().collect());
+                push_part(&mut key, &arr);
+                raw.push(String::new());
+            }
+        }
+    }
+    Some((key, raw))
+}
+
+/// What one event did to a rule's state.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Sequences complete now, each as its events in stage order.
+    pub completed: Vec<Vec<Matched>>,
+}
+
+impl SeqState {
+    pub fn new(seq: &CompiledSequence, horizon_ns: i64, cap: usize) -> SeqState {
+        let mut roles = Vec::with_capacity(seq.stages.len());
+        let mut p = 0usize;
+        let positives = seq.stages.iter().filter(|s| !s.missing).count();
+        for st in &seq.stages {
+            roles.push(if !st.missing {
+                p += 1;
+                Role::Positive(p - 1)
+            } else if p == 0 {
+                Role::Leading
+            } else if p == positives {
+                Role::Trailing
+            } else {
+                Role::Between(p - 1)
+            });
+        }
+        SeqState {
+            trailing: roles.contains(&Role::Trailing),
+            roles,
+            positives,
+            span_ns: seq.maxspan_ns.unwrap_or(horizon_ns).max(1),
+            slots: HashMap::new(),
+            live: 0,
+            cap: cap.max(1),
+            next_id: 0,
+            queue: VecDeque::new(),
+            held: VecDeque::new(),
+            by_entity: HashMap::new(),
+            counters: SeqCounters::default(),
+            warned_cap: false,
+        }
+    }
+
+    /// Partial sequences held now (complete ones waiting on a trailing
+    /// missing stage included).
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Offers one event to the stages of `matcher` (highest stage first),
+    /// then to the until stage if `until`. `event` builds the full document
+    /// once, only if a stage keeps it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_event(
+        &mut self,
+        seq: &CompiledSequence,
+        matchers: &[usize],
+        view: &Value,
+        event: &mut dyn FnMut() -> Arc<Value>,
+        ord: u64,
+        ts: i64,
+        out: &mut Outcome,
+    ) {
+        for &m in matchers {
+            if seq.until == Some(m) {
+                continue;
+            }
+            let Some((key, raw)) = join_key(&seq.keys[m], view) else {
+                continue;
+            };
+            for s in seq.stages_of(m) {
+                match self.roles[s] {
+                    Role::Positive(p) => {
+                        self.positive(seq, p, &key, &raw, event, ord, ts, out);
+                    }
+                    Role::Leading => {
+                        self.slots.entry(key.clone()).or_default().lead_missing_ts = Some(ts);
+                    }
+                    Role::Between(p) => {
+                        if let Some(slot) = self.slots.get_mut(&key)
+                            && let Some(g) = slot.groups.get_mut(p)
+                        {
+                            let before = g.len();
+                            g.retain(|x| x.last_ord() >= ord);
+                            self.live -= before - g.len();
+                        }
+                    }
+                    Role::Trailing => {
+                        if let Some(slot) = self.slots.get_mut(&key) {
+                            let before = slot.pending.len();
+                            slot.pending.retain(|x| x.last_ord() >= ord);
+                            self.live -= before - slot.pending.len();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(u) = seq.until
+            && matchers.contains(&u)
+            && let Some((key, _)) = join_key(&seq.keys[u], view)
+            && let Some(slot) = self.slots.get_mut(&key)
+        {
+            self.live -= slot.partials();
+            slot.groups.clear();
+            slot.pending.clear();
+            if slot.is_empty() {
+                self.slots.remove(&key);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn positive(
+        &mut self,
+        seq: &CompiledSequence,
+        p: usize,
+        key: &str,
+        raw: &[String],
+        event: &mut dyn FnMut() -> Arc<Value>,
+        ord: u64,
+        ts: i64,
+        out: &mut Outcome,
+    ) {
+        let span = self.span_ns;
+        let partial = if p == 0 {
+            if let Some(lead) = self.slots.get(key).and_then(|s| s.lead_missing_ts)
+                && ts.saturating_sub(lead) <= span
+            {
+                return;
+            }
+            self.next_id += 1;
+            self.counters.started += 1;
+            Partial {
+                id: self.next_id,
+                start_ts: ts,
+                events: Vec::with_capacity(self.positives),
+            }
+        } else {
+            let Some(slot) = self.slots.get_mut(key) else {
+                return;
+            };
+            let Some(g) = slot.groups.get_mut(p - 1) else {
+                return;
+            };
+            // The latest partial before this event; it and all earlier ones leave the group.
+            let Some(i) = g.iter().rposition(|x| x.last_ord() < ord) else {
+                return;
+            };
+            let mut taken: Vec<Partial> = g.drain(..=i).collect();
+            self.live -= taken.len();
+            let Some(partial) = taken.pop() else {
+                return;
+            };
+            if ts.saturating_sub(partial.start_ts) > span {
+                self.counters.expired += 1;
+                return;
+            }
+            partial
+        };
+        let mut partial = partial;
+        partial.events.push(Matched {
+            ord,
+            ts,
+            event: event(),
+        });
+        if p + 1 == self.positives {
+            if self.trailing {
+                let deadline = partial.start_ts.saturating_add(span);
+                self.held.push_back((deadline, partial.id, key.to_string()));
+                self.slot(seq, key, raw).pending.push(partial);
+                self.live += 1;
+            } else {
+                self.counters.completed += 1;
+                out.completed.push(partial.events);
+            }
+            return;
+        }
+        if p == 0 {
+            self.queue
+                .push_back((partial.start_ts, partial.id, key.to_string()));
+        }
+        let positives = self.positives;
+        let slot = self.slot(seq, key, raw);
+        if slot.groups.len() < positives {
+            slot.groups.resize_with(positives, Vec::new);
+        }
+        slot.groups[p].push(partial);
+        self.live += 1;
+        if self.live > self.cap {
+            self.evict_oldest();
+        }
+    }
+
+    fn slot(&mut self, seq: &CompiledSequence, key: &str, raw: &[String]) -> &mut Slot {
+        if !self.slots.contains_key(key)
+            && let Some(e) = seq.entity_key
+            && let Some(id) = raw.get(e).filter(|s| !s.is_empty())
+        {
+            self.by_entity
+                .entry(id.clone())
+                .or_default()
+                .push(key.to_string());
+        }
+        self.slots.entry(key.to_string()).or_default()
+    }
+
+    fn remove_partial(&mut self, key: &str, id: u64) -> bool {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return false;
+        };
+        let removed = slot.remove(id);
+        if removed {
+            self.live -= 1;
+        }
+        if slot.is_empty() {
+            self.slots.remove(key);
+        }
+        removed
+    }
+
+    fn evict_oldest(&mut self) {
+        while self.live > self.cap {
+            let Some((_, id, key)) = self.queue.pop_front() else {
+                return;
+            };
+            if self.remove_partial(&key, id) {
+                self.counters.evicted += 1;
+            }
+        }
+    }
+
+    /// Event time moved to `now`: writes the sequences a trailing missing
+    /// stage held long enough, and drops partials older than the span.
+    pub fn advance(&mut self, now: i64, out: &mut Outcome) {
+        while self.held.front().is_some_and(|h| h.0 < now) {
+            let Some((_, id, key)) = self.held.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.slots.get_mut(&key) else {
+                continue;
+            };
+            if let Some(i) = slot.pending.iter().position(|p| p.id == id) {
+                let p = slot.pending.remove(i);
+                self.live -= 1;
+                self.counters.completed += 1;
+                out.completed.push(p.events);
+            }
+            if slot.is_empty() {
+                self.slots.remove(&key);
+            }
+        }
+        let span = self.span_ns;
+        while self
+            .queue
+            .front()
+            .is_some_and(|q| now.saturating_sub(q.0) > span)
+        {
+            let Some((_, id, key)) = self.queue.pop_front() else {
+                break;
+            };
+            if self.remove_partial(&key, id) {
+                self.counters.expired += 1;
+            }
+        }
+        // Leading missing-stage marks are spent once the span has passed.
+        self.slots.retain(|_, s| {
+            if s.lead_missing_ts.is_some_and(|t| now.saturating_sub(t) > span) {
+                s.lead_missing_ts = None;
+            }
+            !s.is_empty()
+        });
+        // Entries of partials that advanced or were consumed stay queued
+        // until their start expires; keep the queue near the live count.
+        if self.queue.len() > 4 * self.live + 4096 {
+            let slots = &self.slots;
+            self.queue.retain(|(_, id, key)| {
+                slots
+                    .get(key)
+                    .is_some_and(|s| s.groups.iter().flatten().any(|p| p.id == *id))
+            });
+            self.by_entity.retain(|_, keys| {
+                keys.retain(|k| slots.contains_key(k));
+                !keys.is_empty()
+            });
+        }
+    }
+
+    /// The process `entity_id` exited: the partials keyed on it can never
+    /// advance (every stage joins on `process.entity_id`), so free them.
+    pub fn process_exited(&mut self, entity_id: &str) {
+        let Some(keys) = self.by_entity.remove(entity_id) else {
+            return;
+        };
+        for k in keys {
+            if let Some(slot) = self.slots.remove(&k) {
+                let n = slot.partials();
+                self.live -= n;
+                self.counters.freed_on_exit += n as u64;
+            }
+        }
+    }
+
+    /// Writes out every held sequence (the stream ended: nothing more can
+    /// cancel them).
+    pub fn finish(&mut self, out: &mut Outcome) {
+        self.advance(i64::MAX, out);
+    }
+}
+
+/// `process.entity_id` of an event that ends a process, if it is one.
+pub fn ended_entity(ev: &Value) -> Option<String> {
+    let ty = FieldPath::new(vec!["event".into(), "type".into()]);
+    let cat = FieldPath::new(vec!["event".into(), "category".into()]);
+    let ends = ty.any(ev, &mut |v| v.as_str() == Some("end"))
+        && cat.any(ev, &mut |v| v.as_str() == Some("process"));
+    if !ends {
+        return None;
+    }
+    let id = FieldPath::new(vec!["process".into(), "entity_id".into()]);
+    let mut out = None;
+    id.any(ev, &mut |v| {
+        out = v.as_str().map(str::to_string);
+        true
+    });
+    out
+}
