@@ -78,7 +78,9 @@ fn pipeline(rules: bool) -> Pipeline {
         ..TableConfig::default()
     });
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
-    let detector = rules.then(|| Detector::load(&dir).expect("shipped rules"));
+    let detector = rules.then(|| {
+        Detector::load(&dir, sensor_rules::engine::EngineConfig::default()).expect("shipped rules")
+    });
     Pipeline::new(
         table,
         CgroupResolver::default(),

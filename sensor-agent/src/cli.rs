@@ -99,6 +99,51 @@ pub struct RunArgs {
     /// Seconds between drop reports on stderr (reported only when drops grew).
     #[arg(long, default_value_t = 10)]
     pub drop_report_secs: u64,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// How the rule engine folds and bounds alerts (shared by `run` and `replay`).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Default alert suppression window, e.g. 60s, 5m or 0 (off). Rules with
+    /// their own `[rule.alert_suppression]` use theirs. Within the window
+    /// one alert is written per rule, container (or host) and
+    /// process.command_line (file.path for file events); the duplicates are
+    /// counted and written as one count alert when the window closes.
+    #[arg(long, default_value = "60s", value_parser = parse_span, value_name = "SPAN")]
+    pub suppress_window: u64,
+
+    /// Alerts per minute one rule may write for one container (or the host);
+    /// past it alerts are counted (sensor_alerts_capped_total) but not
+    /// written. 0 turns the cap off.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub alert_rate_cap: u32,
+
+    /// Partial sequences one sequence rule may hold; past it the oldest are
+    /// evicted (counted, and logged once per rule).
+    #[arg(long, default_value_t = sensor_rules::engine::DEFAULT_MAX_PARTIALS, value_name = "N")]
+    pub sequence_state_cap: usize,
+}
+
+impl EngineArgs {
+    pub fn config(&self) -> sensor_rules::engine::EngineConfig {
+        let mut c = sensor_rules::engine::EngineConfig::default();
+        c.suppress.default_window_ms = self.suppress_window;
+        c.suppress.rate_cap = self.alert_rate_cap;
+        c.max_partials_per_rule = self.sequence_state_cap.max(1);
+        c
+    }
+}
+
+/// `60s`, `5m`, `1h`, `500ms` or a bare `0`, in milliseconds.
+fn parse_span(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    sensor_rules::loader::parse_span_ms(s)
+        .ok_or_else(|| format!("`{s}`: use a number with a unit (500ms, 30s, 5m, 1h) or 0 for off"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -141,4 +186,7 @@ pub struct ReplayArgs {
     pub rules: PathBuf,
     /// NDJSON file of ECS events; `-` reads stdin.
     pub input: PathBuf,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }

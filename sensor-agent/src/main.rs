@@ -56,7 +56,7 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
         Command::Rules(RulesCommand::Check { dir }) => detect::rules_check(&dir, &mut stdout),
         Command::Rules(RulesCommand::Test { dir }) => detect::rules_test(&dir, &mut stdout),
         Command::Replay(args) => {
-            detect::replay(&args.rules, &args.input, &mut stdout)?;
+            detect::replay(&args.rules, &args.input, args.engine.config(), &mut stdout)?;
             Ok(true)
         }
         Command::Offsets => sensor_agent::capture::print_offsets(&mut stdout).map(|()| true),

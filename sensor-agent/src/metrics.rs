@@ -39,6 +39,12 @@ pub struct Metrics {
     pub enrichment_misses: Counter,
     pub rule_eval_seconds: Histogram,
     pub process_table_size: Gauge,
+    pub alerts_suppressed: Counter,
+    pub alerts_capped: Counter,
+    pub sequences_matched: Counter,
+    pub sequence_partials: Gauge,
+    pub sequence_partials_evicted: Counter,
+    pub sequence_partials_expired: Counter,
     /// Unix seconds of the last ring-buffer poll; /healthz fails when stale.
     heartbeat: AtomicU64,
 }
@@ -73,6 +79,12 @@ impl Metrics {
                 prometheus_client::metrics::histogram::exponential_buckets(1e-6, 2.0, 15),
             ),
             process_table_size: Gauge::default(),
+            alerts_suppressed: Counter::default(),
+            alerts_capped: Counter::default(),
+            sequences_matched: Counter::default(),
+            sequence_partials: Gauge::default(),
+            sequence_partials_evicted: Counter::default(),
+            sequence_partials_expired: Counter::default(),
             heartbeat: AtomicU64::new(now_secs()),
         };
         {
@@ -108,6 +120,40 @@ impl Metrics {
                 "Processes tracked in the process table",
                 m.process_table_size.clone(),
             );
+            for (name, help, c) in [
+                (
+                    "alerts_suppressed",
+                    "Alerts folded into an open suppression window (counted in its count alert)",
+                    &m.alerts_suppressed,
+                ),
+                (
+                    "alerts_capped",
+                    "Alerts not written because one (rule, container) passed its rate cap",
+                    &m.alerts_capped,
+                ),
+                (
+                    "sequences_matched",
+                    "EQL sequences matched",
+                    &m.sequences_matched,
+                ),
+                (
+                    "sequence_partials_evicted",
+                    "Partial sequences evicted because a rule reached its state cap",
+                    &m.sequence_partials_evicted,
+                ),
+                (
+                    "sequence_partials_expired",
+                    "Partial sequences dropped at maxspan (or the horizon)",
+                    &m.sequence_partials_expired,
+                ),
+            ] {
+                r.register(name, help, c.clone());
+            }
+            r.register(
+                "sequence_partials",
+                "Partial sequences held, over all rules",
+                m.sequence_partials.clone(),
+            );
         }
         m
     }
@@ -127,6 +173,23 @@ impl Metrics {
                 rule: rule.to_string(),
             })
             .inc();
+    }
+
+    /// Brings the engine's counters up to its totals.
+    pub fn set_engine(&self, e: &sensor_rules::engine::EngineStats) {
+        for (c, total) in [
+            (&self.alerts_suppressed, e.suppressed),
+            (&self.alerts_capped, e.capped),
+            (&self.sequences_matched, e.sequences),
+            (&self.sequence_partials_evicted, e.partials_evicted),
+            (&self.sequence_partials_expired, e.partials_expired),
+        ] {
+            let now = c.get();
+            if total > now {
+                c.inc_by(total - now);
+            }
+        }
+        self.sequence_partials.set(e.partials as i64);
     }
 
     pub fn beat(&self) {

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use sensor_rules::engine::EngineStats;
 use serde_json::Value;
 use tracing::warn;
 
@@ -105,6 +106,8 @@ struct Emitter {
     select: Selection,
     metrics: Arc<Metrics>,
     alerts: u64,
+    /// Alert documents of the record at hand (reused).
+    pending: Vec<Value>,
 }
 
 impl Emitter {
@@ -113,30 +116,44 @@ impl Emitter {
         doc: &EcsDoc<'_>,
         out: &mut NdjsonWriter<W>,
     ) -> Result<(), OutputError> {
-        let alerts = self.evaluate(doc);
+        if let Some(detector) = &mut self.detector {
+            let started = Instant::now();
+            detector.evaluate(doc, &mut self.pending);
+            self.metrics
+                .rule_eval_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
         if self.select.writes(doc.action()) {
             out.write(doc)?;
         }
-        for alert in &alerts {
-            out.write(alert)?;
+        self.write_pending(out)
+    }
+
+    fn write_pending<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
+        for alert in self.pending.drain(..) {
+            self.alerts += 1;
+            self.metrics
+                .alert(alert["rule"]["name"].as_str().unwrap_or(""));
+            out.write(&alert)?;
         }
         Ok(())
     }
 
-    fn evaluate(&mut self, doc: &EcsDoc<'_>) -> Vec<Value> {
-        let Some(detector) = &self.detector else {
-            return Vec::new();
-        };
-        let started = Instant::now();
-        let alerts = detector.evaluate(doc);
-        self.metrics
-            .rule_eval_seconds
-            .observe(started.elapsed().as_secs_f64());
-        for a in &alerts {
-            self.alerts += 1;
-            self.metrics.alert(a["rule"]["name"].as_str().unwrap_or(""));
+    /// Writes what the engine closes at event time `now_ns` (or, with
+    /// `None`, everything still open: the stream ends).
+    fn close<W: Write>(
+        &mut self,
+        now_ns: Option<i64>,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        if let Some(detector) = &mut self.detector {
+            match now_ns {
+                Some(ns) => detector.advance(ns, &mut self.pending),
+                None => detector.finish(&mut self.pending),
+            }
+            detector.log_notices();
         }
-        alerts
+        self.write_pending(out)
     }
 }
 
@@ -160,6 +177,7 @@ impl Pipeline {
                 select,
                 metrics: metrics.clone(),
                 alerts: 0,
+                pending: Vec::new(),
             },
             metrics,
             totals: Totals::default(),
@@ -176,6 +194,27 @@ impl Pipeline {
 
     pub fn table(&self) -> &ProcessTable {
         &self.table
+    }
+
+    /// The rule engine's counters (suppressed, sequences, ...), if rules run.
+    pub fn engine_stats(&self) -> Option<EngineStats> {
+        self.emit.detector.as_ref().map(Detector::stats)
+    }
+
+    /// Event time is `now_ns` (wall clock, on a timer): closes suppression
+    /// windows and writes sequences held by a trailing missing stage, so an
+    /// idle node still gets its count alerts.
+    pub fn advance<W: Write>(
+        &mut self,
+        now_ns: i64,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        self.emit.close(Some(now_ns), out)
+    }
+
+    /// The agent stops: every open window closes with its count alert.
+    pub fn finish<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
+        self.emit.close(None, out)
     }
 
     /// Loads the processes already running, with their container ids.
@@ -276,6 +315,9 @@ impl Pipeline {
             m.ringbuf_drops.inc_by(kernel_drops - reported);
         }
         m.process_table_size.set(self.table.len() as i64);
+        if let Some(e) = self.engine_stats() {
+            m.set_engine(&e);
+        }
         m.beat();
         self.published = now;
     }
@@ -358,7 +400,10 @@ mod tests {
         let FileOutcome::Loaded(rule) = load_str(text, std::path::Path::new("curl.toml")) else {
             panic!("test rule did not load");
         };
-        Detector::from_ruleset(sensor_rules::RuleSet::from_rules(vec![*rule]))
+        Detector::from_rules(
+            vec![*rule],
+            sensor_rules::engine::EngineConfig::unsuppressed(),
+        )
     }
 
     fn libpod() -> String {

@@ -9,6 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
+use sensor_rules::engine::EngineStats;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
@@ -106,7 +107,12 @@ fn release_startup_memory() {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = capture_options(&args)?;
     // Rules first: a bad rules directory fails before any kernel work.
-    let detector = args.rules.as_deref().map(Detector::load).transpose()?;
+    let engine_config = args.engine.config();
+    let detector = args
+        .rules
+        .as_deref()
+        .map(|dir| Detector::load(dir, engine_config))
+        .transpose()?;
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = args.metrics_addr {
         metrics::serve(addr, metrics.clone())?;
@@ -185,6 +191,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             _ = publish.tick() => {
                 let drops = sensor.drops().map(|d| d.total()).unwrap_or(0);
                 pipeline.publish_metrics(drops);
+                // Event time is the wall clock here: due windows close on an idle node too.
+                if let Err(e) = pipeline
+                    .advance(wall_clock_ns(), &mut out)
+                    .and_then(|()| out.flush())
+                {
+                    break Err(e);
+                }
             }
             _ = maintain.tick() => {
                 let pruned = pipeline.maintain(BootClock::measure());
@@ -200,11 +213,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Whatever the kernel wrote before the signal still counts.
     if result.is_ok() {
         let _ = reader.drain_all(|rec| pipeline.handle(rec, &mut out));
+        // Held sequences and suppression counts are written, never lost.
+        let _ = pipeline.finish(&mut out);
     }
     let flushed = out.flush();
     let drops = sensor.drops()?;
     pipeline.publish_metrics(drops.total());
-    print_summary(&pipeline.totals(), &drops, out.lines());
+    print_summary(
+        &pipeline.totals(),
+        &pipeline.engine_stats().unwrap_or_default(),
+        &drops,
+        out.lines(),
+    );
     if args.bpf_stats {
         for s in sensor.program_stats() {
             eprintln!(
@@ -226,16 +246,26 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 }
 
+fn wall_clock_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 /// The line tests and operators read at exit (`key=value` pairs).
-fn print_summary(t: &Totals, drops: &DropCounts, lines: u64) {
+fn print_summary(t: &Totals, e: &EngineStats, drops: &DropCounts, lines: u64) {
     eprintln!(
-        "sensor stopped: events={} exec={} fork={} exit={} alerts={} lines={} drops={} \
+        "sensor stopped: events={} exec={} fork={} exit={} alerts={} alerts_suppressed={} \
+         alerts_capped={} sequences={} lines={} drops={} \
          exec_drops={} fork_drops={} exit_drops={} decode_errors={} enrichment_misses={}",
         t.events(),
         t.exec,
         t.fork,
         t.exit,
         t.alerts,
+        e.suppressed,
+        e.capped,
+        e.sequences,
         lines,
         drops.total(),
         drops.exec,

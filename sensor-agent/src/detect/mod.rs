@@ -5,7 +5,8 @@
 
 use anyhow::Context;
 pub use sensor_rules::cli::ReplaySummary;
-use sensor_rules::{FieldSet, RuleSet, alert::build_alert};
+use sensor_rules::Rule;
+use sensor_rules::engine::{Engine, EngineConfig, EngineStats};
 use serde::Serialize;
 use serde_json::Value;
 use std::fs::File;
@@ -26,45 +27,49 @@ pub fn rules_test(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
 }
 
 /// `sensor-agent replay --rules DIR FILE`: evaluates recorded ECS NDJSON
-/// (`-` = stdin) and writes one alert line per (rule, event) match to `out`.
-/// Bad input lines are reported on stderr with their line number and skipped.
+/// (`-` = stdin) through the same engine as `run` (sequences and
+/// suppression on event time) and writes the alert lines to `out`. Bad
+/// input lines are reported on stderr with their line number and skipped.
 pub fn replay(
     rules_dir: &Path,
     input: &Path,
+    config: EngineConfig,
     out: &mut dyn Write,
 ) -> anyhow::Result<ReplaySummary> {
-    let detector = Detector::load(rules_dir)?;
+    let mut detector = Detector::load(rules_dir, config)?;
     let mut diag = io::stderr();
     let summary = if input == Path::new("-") {
-        sensor_rules::cli::replay(&detector.rules, io::stdin().lock(), out, &mut diag)
+        sensor_rules::cli::replay(&mut detector.engine, io::stdin().lock(), out, &mut diag)
     } else {
         let file = File::open(input).with_context(|| format!("opening {}", input.display()))?;
-        sensor_rules::cli::replay(&detector.rules, BufReader::new(file), out, &mut diag)
+        sensor_rules::cli::replay(&mut detector.engine, BufReader::new(file), out, &mut diag)
     }
     .context("writing alerts")?;
+    detector.log_notices();
     tracing::info!(
         events = summary.events,
         alerts = summary.alerts,
         bad_lines = summary.bad_lines,
+        sequences = summary.engine.sequences,
+        suppressed = summary.engine.suppressed,
+        capped = summary.engine.capped,
         "replay done"
     );
     Ok(summary)
 }
 
-/// A loaded rule set for the live pipeline. Read-only after loading, so it
-/// can be shared (e.g. in an `Arc`) between threads.
-#[derive(Debug, Clone)]
+/// The live pipeline's rule engine: single-event rules, sequence state
+/// and suppression (see `sensor_rules::engine`).
+#[derive(Debug)]
 pub struct Detector {
-    rules: RuleSet,
-    /// What the rules read: events are projected onto it for evaluation.
-    fields: FieldSet,
+    engine: Engine,
 }
 
 impl Detector {
     /// Loads `dir`. Declined rules and files with errors are logged (with
     /// file, position and reason) and left out; the rest run.
-    pub fn load(dir: &Path) -> anyhow::Result<Detector> {
-        let report = RuleSet::load_dir(dir)
+    pub fn load(dir: &Path, config: EngineConfig) -> anyhow::Result<Detector> {
+        let report = sensor_rules::loader::load_dir(dir)
             .with_context(|| format!("reading rules from {}", dir.display()))?;
         for d in &report.declined {
             tracing::warn!("{d}");
@@ -74,34 +79,52 @@ impl Detector {
         }
         tracing::info!(
             loaded = report.rules.len(),
+            sequences = report.rules.iter().filter(|r| r.is_sequence()).count(),
             declined = report.declined.len(),
             errors = report.errors.len(),
             "rules loaded"
         );
-        Ok(Detector::from_ruleset(report.rules))
+        Ok(Detector::from_rules(report.rules, config))
     }
 
-    pub fn from_ruleset(rules: RuleSet) -> Detector {
+    pub fn from_rules(rules: Vec<Rule>, config: EngineConfig) -> Detector {
         Detector {
-            fields: rules.fields(),
-            rules,
+            engine: Engine::new(rules, config),
         }
     }
 
-    /// The alert lines for one ECS event: one per matching rule. Rules run
-    /// on the projection of `event` onto the fields they read; only an
-    /// event that raised an alert is turned into a whole JSON tree.
-    pub fn evaluate<T: Serialize + ?Sized>(&self, event: &T) -> Vec<Value> {
-        let view = self.fields.project(event);
-        let matched = self.rules.matching(&view);
-        if matched.is_empty() {
-            return Vec::new();
+    /// Appends the alert lines for one ECS event to `out`. Rules run on the
+    /// projection of `event` onto the fields they read; the whole JSON tree
+    /// is built only for an event that raised an alert or that a sequence
+    /// keeps.
+    pub fn evaluate<T: Serialize + ?Sized>(&mut self, event: &T, out: &mut Vec<Value>) {
+        let view = self.engine.fields().project(event);
+        self.engine.process(
+            &view,
+            &mut || serde_json::to_value(event).unwrap_or(Value::Null),
+            out,
+        );
+    }
+
+    /// Event time reached `now_ns` with no event: closes what is due.
+    pub fn advance(&mut self, now_ns: i64, out: &mut Vec<Value>) {
+        self.engine.advance(now_ns, out);
+    }
+
+    /// The stream ends: held sequences and suppression counts are written.
+    pub fn finish(&mut self, out: &mut Vec<Value>) {
+        self.engine.finish(out);
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.engine.stats()
+    }
+
+    /// Logs what the engine had to say once (state caps reached, ...).
+    pub fn log_notices(&mut self) {
+        for n in self.engine.take_notices() {
+            tracing::warn!("{n}");
         }
-        let full = match serde_json::to_value(event) {
-            Ok(v) => v,
-            Err(_) => return Vec::new(),
-        };
-        matched.into_iter().map(|r| build_alert(r, &full)).collect()
     }
 }
 
@@ -121,15 +144,18 @@ mod tests {
     #[test]
     fn detector_emits_one_alert_per_matching_rule() {
         let dir = rules_dir();
-        let d = Detector::load(dir.path()).unwrap();
+        let mut d = Detector::load(dir.path(), EngineConfig::unsuppressed()).unwrap();
         let ev = json!({"event": {"category": ["process"]}, "process": {"name": "curl"}});
-        let alerts = d.evaluate(&ev);
+        let mut alerts = Vec::new();
+        d.evaluate(&ev, &mut alerts);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0]["event"]["kind"], "alert");
-        assert!(
-            d.evaluate(&json!({"event": {"category": ["process"]}, "process": {"name": "ls"}}))
-                .is_empty()
+        alerts.clear();
+        d.evaluate(
+            &json!({"event": {"category": ["process"]}, "process": {"name": "ls"}}),
+            &mut alerts,
         );
+        assert!(alerts.is_empty());
     }
 
     #[test]
@@ -142,7 +168,7 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        let s = replay(dir.path(), &input, &mut out).unwrap();
+        let s = replay(dir.path(), &input, EngineConfig::default(), &mut out).unwrap();
         assert_eq!((s.events, s.alerts, s.bad_lines), (1, 1, 1));
     }
 
