@@ -4,6 +4,7 @@
 //! same keys plus an extra condition, so they are fully evaluated).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sensor_rules::engine::{Engine, EngineConfig};
 use sensor_rules::{Rule, RuleSet};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -16,13 +17,29 @@ fn base_queries() -> Vec<String> {
     } else {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules")
     };
-    let report = RuleSet::load_dir(&dir).expect("rules dir");
+    let report = sensor_rules::loader::load_dir(&dir).expect("rules dir");
     report
         .rules
-        .rules()
         .iter()
+        .filter(|r| !r.is_sequence())
         .map(|r| r.meta.query.clone())
         .collect()
+}
+
+/// The shipped rules (sequences included) plus 10 sequence rules shaped
+/// like Elastic's D4C sequences, each on its own tool names.
+fn engine_rules() -> Vec<Rule> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let mut rules = sensor_rules::loader::load_dir(&dir).expect("rules dir").rules;
+    for i in 0..10 {
+        let q = format!(
+            "sequence by process.parent.entity_id, container.id with maxspan=1s \
+             [process where event.type == \"start\" and process.name in (\"dl{i}\", \"curl\") and process.args like \"*http*\"] \
+             [process where event.action in (\"exec\", \"end\") and process.name like (\"sh\", \"bash\", \"python*\") and not process.args in (\"which\", \"man\")]"
+        );
+        rules.push(Rule::from_eql(&format!("seq{i}"), &format!("seq{i}"), &q).expect("sequence rule"));
+    }
+    rules
 }
 
 fn condition(query: &str) -> &str {
@@ -192,6 +209,31 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // The whole engine (index, sequences, suppression) on the same mix,
+    // with timestamps moving on so windows and partials expire as live.
+    let mut g = c.benchmark_group("engine_events");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    let rules = engine_rules();
+    let n = rules.len();
+    let mut engine = Engine::new(rules, EngineConfig::default());
+    let fields = engine.fields().clone();
+    let views: Vec<Value> = events.iter().map(|e| fields.project(e)).collect();
+    let mut tick = 0u64;
+    let mut out = Vec::new();
+    g.bench_function(BenchmarkId::new("shipped_plus_10_sequences", n), |b| {
+        b.iter(|| {
+            for (e, v) in events.iter().zip(&views) {
+                tick += 1;
+                let mut v = v.clone();
+                v["@timestamp"] = json!(sensor_rules::date::format_ns(1_796_083_200_000_000_000 + (tick as i64) * 1_000_000));
+                engine.process(black_box(&v), &mut || e.clone(), &mut out);
+                out.clear();
+            }
+        })
+    });
+    g.finish();
+    eprintln!("engine after the bench: {:?}", engine.stats());
 }
 
 criterion_group!(benches, bench);

@@ -34,7 +34,11 @@ pub fn parse_query(src: &str) -> Result<Parsed, SyntaxError> {
         });
     }
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        in_keys: false,
+    };
     if p.is_kw("sequence") {
         return p.sequence();
     }
@@ -44,7 +48,11 @@ pub fn parse_query(src: &str) -> Result<Parsed, SyntaxError> {
 /// Parses a bare condition (no `category where`); handy for tests and tools.
 pub fn parse_condition(src: &str) -> Result<Expr, SyntaxError> {
     let toks = tokenize(src)?;
-    let mut p = Parser { toks, i: 0 };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        in_keys: false,
+    };
     let e = p.expr()?;
     p.expect_eof()?;
     Ok(e)
@@ -73,6 +81,8 @@ fn first_word(src: &str) -> Option<(usize, &str)> {
 struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// Parsing `by` keys: a `[` after a field opens the next stage.
+    in_keys: bool,
 }
 
 impl Parser {
@@ -289,7 +299,10 @@ impl Parser {
                 Tok::Quoted(_) => {}
                 _ => return Err(self.err("a field name as join key")),
             }
-            let Expr::Field { path, .. } = self.field(optional)? else {
+            self.in_keys = true;
+            let field = self.field(optional);
+            self.in_keys = false;
+            let Expr::Field { path, .. } = field? else {
                 return Err(self.err("a field name as join key"));
             };
             keys.push(KeyField {
@@ -545,7 +558,7 @@ impl Parser {
                     self.bump();
                     path.extend(self.segment()?);
                 }
-                Tok::LBracket => {
+                Tok::LBracket if !self.in_keys => {
                     return Err(SyntaxError::syntax(
                         self.pos(),
                         "array index access is not supported in EQL field names",
