@@ -835,3 +835,99 @@ fn operand_order_does_not_change_results() {
         &json!({"process": {"name": "curl", "args": ["d1"]}})
     ));
 }
+
+// ---- dates ----
+
+fn at(ts: &str) -> Value {
+    json!({"@timestamp": ts, "process": {"start": ts}})
+}
+
+#[test]
+fn timestamp_compares_as_a_date_against_a_day() {
+    assert!(hit(r#"@timestamp > "2026-12-01""#, &at("2026-12-01T10:00:00.5Z")));
+    assert!(!hit(r#"@timestamp < "2026-12-01""#, &at("2026-12-01T10:00:00.5Z")));
+}
+
+#[test]
+fn timestamp_compares_against_any_iso8601_precision() {
+    let e = at("2026-12-01T10:30:15.123456789Z");
+    assert!(hit(r#"@timestamp >= "2026-12-01T10:30""#, &e));
+    assert!(hit(r#"@timestamp < "2026-12-01T10:30:16""#, &e));
+    assert!(hit(r#"@timestamp == "2026-12-01T10:30:15.123Z""#, &e), "millisecond resolution");
+    assert!(hit(r#"@timestamp < "2026-12-01T11:30:15+00:30""#, &e));
+}
+
+#[test]
+fn timestamp_compares_against_epoch_milliseconds() {
+    let e = at("2026-12-01T00:00:00.001Z");
+    assert!(hit("@timestamp > 1796083200000", &e));
+    assert!(hit("@timestamp == 1796083200001", &e));
+    assert!(hit("1796083200002 > @timestamp", &e));
+}
+
+#[test]
+fn any_ecs_date_field_compares_as_a_date() {
+    assert!(hit(r#"process.start < "2027""#, &at("2026-12-01T00:00:00Z")));
+}
+
+#[test]
+fn a_date_field_against_a_non_date_string_is_an_error() {
+    assert!(err(r#"any where @timestamp > "yesterday""#).contains("date field"));
+}
+
+#[test]
+fn a_missing_date_field_compares_false() {
+    assert!(!hit(r#"@timestamp > "2026-12-01""#, &json!({})));
+    assert!(hit(r#"@timestamp != "2026-12-01""#, &json!({})));
+}
+
+// ---- conversion and string functions ----
+
+fn s(v: &str) -> Value {
+    json!({"s": v})
+}
+
+#[test]
+fn number_parses_in_a_base() {
+    assert!(hit(r#"number("ff", 16) == 255"#, &json!({})));
+    assert!(hit(r#"number("0x1A", 16) == 26"#, &json!({})));
+    assert!(hit(r#"number("1.5") == 1.5"#, &json!({})));
+    assert!(hit(r#"number("12abc") == null"#, &json!({})));
+}
+
+#[test]
+fn string_converts_numbers_and_booleans() {
+    assert!(hit(r#"string(42) == "42""#, &json!({})));
+    assert!(hit(r#"string(true) == "true""#, &json!({})));
+}
+
+#[test]
+fn between_returns_the_text_between_two_markers() {
+    let e = s(r"C:\Windows\System32\cmd.exe");
+    assert!(hit(r#"between(s, "System", ".exe") == "32\\cmd""#, &e));
+    assert!(hit(r#"between~(s, "system", ".EXE") == "32\\cmd""#, &e));
+    assert!(hit(r#"between(s, "system", ".exe") == """#, &e), "case-sensitive by default");
+    assert!(hit(r#"between("a.b.c.d", ".", ".", true) == "b.c""#, &e), "greedy");
+}
+
+#[test]
+fn index_of_finds_the_first_position_or_null() {
+    assert!(hit(r#"indexOf("sysmon.exe", "mon") == 3"#, &json!({})));
+    assert!(hit(r#"indexOf("a.b.c", ".", 2) == 3"#, &json!({})));
+    assert!(hit(r#"indexOf("abc", "z") == null"#, &json!({})));
+    assert!(hit(r#"indexOf~("ABC", "b") == 1"#, &json!({})));
+}
+
+#[test]
+fn substring_takes_negative_offsets_from_the_end() {
+    assert!(hit(r#"substring("start cmd.exe", 6) == "cmd.exe""#, &json!({})));
+    assert!(hit(r#"substring("start cmd.exe", 6, 9) == "cmd""#, &json!({})));
+    assert!(hit(r#"substring("start cmd.exe", -4) == ".exe""#, &json!({})));
+}
+
+#[test]
+fn concat_joins_values_as_text() {
+    assert!(hit(r#"concat("a", 1, true) == "a1true""#, &json!({})));
+    assert!(hit(r#"concat(s, "x") == "yx""#, &s("y")));
+    assert!(hit(r#"concat(missing, "x") == null"#, &json!({})));
+}
