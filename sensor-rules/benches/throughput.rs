@@ -30,14 +30,18 @@ fn base_queries() -> Vec<String> {
 /// like Elastic's D4C sequences, each on its own tool names.
 fn engine_rules() -> Vec<Rule> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
-    let mut rules = sensor_rules::loader::load_dir(&dir).expect("rules dir").rules;
+    let mut rules = sensor_rules::loader::load_dir(&dir)
+        .expect("rules dir")
+        .rules;
     for i in 0..10 {
         let q = format!(
             "sequence by process.parent.entity_id, container.id with maxspan=1s \
              [process where event.type == \"start\" and process.name in (\"dl{i}\", \"curl\") and process.args like \"*http*\"] \
              [process where event.action in (\"exec\", \"end\") and process.name like (\"sh\", \"bash\", \"python*\") and not process.args in (\"which\", \"man\")]"
         );
-        rules.push(Rule::from_eql(&format!("seq{i}"), &format!("seq{i}"), &q).expect("sequence rule"));
+        rules.push(
+            Rule::from_eql(&format!("seq{i}"), &format!("seq{i}"), &q).expect("sequence rule"),
+        );
     }
     rules
 }
@@ -226,7 +230,9 @@ fn bench(c: &mut Criterion) {
             for (e, v) in events.iter().zip(&views) {
                 tick += 1;
                 let mut v = v.clone();
-                v["@timestamp"] = json!(sensor_rules::date::format_ns(1_796_083_200_000_000_000 + (tick as i64) * 1_000_000));
+                v["@timestamp"] = json!(sensor_rules::date::format_ns(
+                    1_796_083_200_000_000_000 + (tick as i64) * 1_000_000
+                ));
                 engine.process(black_box(&v), &mut || e.clone(), &mut out);
                 out.clear();
             }

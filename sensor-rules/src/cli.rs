@@ -14,7 +14,11 @@ use std::path::Path;
 pub fn check(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
     let report = load_dir(dir)?;
     for rule in &report.rules {
-        let kind = if rule.is_sequence() { " (sequence)" } else { "" };
+        let kind = if rule.is_sequence() {
+            " (sequence)"
+        } else {
+            ""
+        };
         writeln!(
             out,
             "loaded   {}: {}{kind}",

@@ -167,7 +167,10 @@ impl Cursor<'_> {
 /// Parses an ISO-8601 date-time of any precision to epoch milliseconds.
 /// Without a zone the time is UTC, as in Elasticsearch.
 pub fn parse_iso8601_ms(s: &str) -> Option<i64> {
-    let mut c = Cursor { b: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        b: s.as_bytes(),
+        i: 0,
+    };
     let year = i64::from(c.digits(4)?);
     let (mut month, mut day) = (1, 1);
     let (mut h, mut mi, mut sec, mut ms) = (0u32, 0u32, 0u32, 0u32);
@@ -294,7 +297,12 @@ mod tests {
     #[test]
     fn format_round_trips_through_the_parser() {
         for ns in [0i64, 1_796_083_200_123_456_789, 951_782_400_000_000_001] {
-            assert_eq!(parse_timestamp_ns(&format_ns(ns)), Some(ns), "{}", format_ns(ns));
+            assert_eq!(
+                parse_timestamp_ns(&format_ns(ns)),
+                Some(ns),
+                "{}",
+                format_ns(ns)
+            );
         }
     }
 
@@ -309,12 +317,21 @@ mod tests {
         assert_eq!(parse_iso8601_ms("2026-12"), Some(day));
         assert_eq!(parse_iso8601_ms("2027"), Some(day + 31 * 86_400_000));
         assert_eq!(parse_iso8601_ms("2026-12-01T01:00:00+01:00"), Some(day));
-        assert_eq!(parse_iso8601_ms("2026-12-01T00:00:00.1239Z"), Some(day + 123));
+        assert_eq!(
+            parse_iso8601_ms("2026-12-01T00:00:00.1239Z"),
+            Some(day + 123)
+        );
     }
 
     #[test]
     fn invalid_dates_do_not_parse() {
-        for s in ["2026-13-01", "2026-02-30", "2026-12-01T24:00", "yesterday", "2026-12-01Tx"] {
+        for s in [
+            "2026-13-01",
+            "2026-02-30",
+            "2026-12-01T24:00",
+            "yesterday",
+            "2026-12-01Tx",
+        ] {
             assert_eq!(parse_iso8601_ms(s), None, "{s}");
         }
     }

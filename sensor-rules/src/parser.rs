@@ -271,7 +271,11 @@ impl Parser {
             self.expect(Tok::Assign, "'=' after 'runs'")?;
             runs = match *self.peek() {
                 Tok::Int(n) if (1..=100).contains(&n) && !missing => n as u32,
-                _ => return Err(self.err("a number of runs from 1 to 100 (not on a missing-event stage)")),
+                _ => {
+                    return Err(
+                        self.err("a number of runs from 1 to 100 (not on a missing-event stage)")
+                    );
+                }
             };
             self.bump();
         }
@@ -414,7 +418,9 @@ impl Parser {
             Tok::Gt => CmpOp::Gt,
             Tok::Ge => CmpOp::Ge,
             Tok::Assign => {
-                return Err(self.err("'==' (EQL has no single '=' outside `with maxspan=` and `runs=`)"));
+                return Err(
+                    self.err("'==' (EQL has no single '=' outside `with maxspan=` and `runs=`)")
+                );
             }
             _ => return Ok(lhs),
         };

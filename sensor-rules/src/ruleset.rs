@@ -87,7 +87,13 @@ impl RuleSet {
                 RuleQuery::Event(c) => matchers.push((Owner::Rule(idx), c)),
                 RuleQuery::Sequence(s) => {
                     for (m, c) in s.matchers.iter().enumerate() {
-                        matchers.push((Owner::Stage { rule: idx, matcher: m }, c));
+                        matchers.push((
+                            Owner::Stage {
+                                rule: idx,
+                                matcher: m,
+                            },
+                            c,
+                        ));
                     }
                 }
             }

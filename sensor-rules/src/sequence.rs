@@ -2,7 +2,7 @@
 //! `until` and `maxspan`. The matching state lives in [`crate::engine`].
 
 use crate::ast::{KeyField, SequenceQuery};
-use crate::compile::{Compiled, CompileError, compile_query};
+use crate::compile::{CompileError, Compiled, compile_query};
 use crate::value::FieldPath;
 
 /// One join key field of a stage.

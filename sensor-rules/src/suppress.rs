@@ -118,8 +118,14 @@ impl Default for SuppressConfig {
 
 /// The fields the default grouping reads.
 pub fn default_group_fields() -> [FieldPath; 5] {
-    ["container.id", "host.name", "process.command_line", "file.path", "event.category"]
-        .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+    [
+        "container.id",
+        "host.name",
+        "process.command_line",
+        "file.path",
+        "event.category",
+    ]
+    .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
 }
 
 const RATE_WINDOW_NS: i64 = 60_000_000_000;

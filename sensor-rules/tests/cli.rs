@@ -1,7 +1,7 @@
 //! `rules check`, `rules test` and `replay` logic.
 
-use sensor_rules::engine::{Engine, EngineConfig};
 use sensor_rules::cli::{check, replay, test};
+use sensor_rules::engine::{Engine, EngineConfig};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -62,7 +62,9 @@ fn test_command_reports_pass_and_fail() {
 
 #[test]
 fn replay_prints_one_alert_per_matching_event_and_skips_bad_lines() {
-    let rules = sensor_rules::loader::load_dir(&fixture("rules")).unwrap().rules;
+    let rules = sensor_rules::loader::load_dir(&fixture("rules"))
+        .unwrap()
+        .rules;
     let mut engine = Engine::new(rules, EngineConfig::unsuppressed());
     let good = r#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"host":{"os":{"type":"linux"}},"process":{"name":"apt-get","args":["apt-get","install","curl"]},"container":{"id":"c1"}}"#;
     let benign = r#"{"event":{"category":["process"],"type":["start"],"action":"exec"},"process":{"name":"ls","args":["ls"]}}"#;

@@ -1,7 +1,7 @@
 //! Rule files: loading, declining with reasons, and `file:line:col` errors.
 
-use sensor_rules::loader::{FileOutcome, load_file, load_str};
 use sensor_rules::LoadError;
+use sensor_rules::loader::{FileOutcome, load_file, load_str};
 use std::path::{Path, PathBuf};
 
 fn fixture(rel: &str) -> PathBuf {

@@ -158,7 +158,12 @@ fn rule_tests_pass_for_correct_examples() {
     assert!(report.passed(), "{report:?}");
     assert_eq!(report.rules.len(), 2);
     for rt in &report.rules {
-        assert_eq!((rt.expect_match, rt.expect_no_match), (2, 3), "{}", rt.rule_name);
+        assert_eq!(
+            (rt.expect_match, rt.expect_no_match),
+            (2, 3),
+            "{}",
+            rt.rule_name
+        );
     }
     assert_eq!(report.declined.len(), 5);
 }

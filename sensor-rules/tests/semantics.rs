@@ -844,8 +844,14 @@ fn at(ts: &str) -> Value {
 
 #[test]
 fn timestamp_compares_as_a_date_against_a_day() {
-    assert!(hit(r#"@timestamp > "2026-12-01""#, &at("2026-12-01T10:00:00.5Z")));
-    assert!(!hit(r#"@timestamp < "2026-12-01""#, &at("2026-12-01T10:00:00.5Z")));
+    assert!(hit(
+        r#"@timestamp > "2026-12-01""#,
+        &at("2026-12-01T10:00:00.5Z")
+    ));
+    assert!(!hit(
+        r#"@timestamp < "2026-12-01""#,
+        &at("2026-12-01T10:00:00.5Z")
+    ));
 }
 
 #[test]
@@ -853,7 +859,10 @@ fn timestamp_compares_against_any_iso8601_precision() {
     let e = at("2026-12-01T10:30:15.123456789Z");
     assert!(hit(r#"@timestamp >= "2026-12-01T10:30""#, &e));
     assert!(hit(r#"@timestamp < "2026-12-01T10:30:16""#, &e));
-    assert!(hit(r#"@timestamp == "2026-12-01T10:30:15.123Z""#, &e), "millisecond resolution");
+    assert!(
+        hit(r#"@timestamp == "2026-12-01T10:30:15.123Z""#, &e),
+        "millisecond resolution"
+    );
     assert!(hit(r#"@timestamp < "2026-12-01T11:30:15+00:30""#, &e));
 }
 
@@ -867,7 +876,10 @@ fn timestamp_compares_against_epoch_milliseconds() {
 
 #[test]
 fn any_ecs_date_field_compares_as_a_date() {
-    assert!(hit(r#"process.start < "2027""#, &at("2026-12-01T00:00:00Z")));
+    assert!(hit(
+        r#"process.start < "2027""#,
+        &at("2026-12-01T00:00:00Z")
+    ));
 }
 
 #[test]
@@ -906,8 +918,14 @@ fn between_returns_the_text_between_two_markers() {
     let e = s(r"C:\Windows\System32\cmd.exe");
     assert!(hit(r#"between(s, "System", ".exe") == "32\\cmd""#, &e));
     assert!(hit(r#"between~(s, "system", ".EXE") == "32\\cmd""#, &e));
-    assert!(hit(r#"between(s, "system", ".exe") == """#, &e), "case-sensitive by default");
-    assert!(hit(r#"between("a.b.c.d", ".", ".", true) == "b.c""#, &e), "greedy");
+    assert!(
+        hit(r#"between(s, "system", ".exe") == """#, &e),
+        "case-sensitive by default"
+    );
+    assert!(
+        hit(r#"between("a.b.c.d", ".", ".", true) == "b.c""#, &e),
+        "greedy"
+    );
 }
 
 #[test]
@@ -920,9 +938,18 @@ fn index_of_finds_the_first_position_or_null() {
 
 #[test]
 fn substring_takes_negative_offsets_from_the_end() {
-    assert!(hit(r#"substring("start cmd.exe", 6) == "cmd.exe""#, &json!({})));
-    assert!(hit(r#"substring("start cmd.exe", 6, 9) == "cmd""#, &json!({})));
-    assert!(hit(r#"substring("start cmd.exe", -4) == ".exe""#, &json!({})));
+    assert!(hit(
+        r#"substring("start cmd.exe", 6) == "cmd.exe""#,
+        &json!({})
+    ));
+    assert!(hit(
+        r#"substring("start cmd.exe", 6, 9) == "cmd""#,
+        &json!({})
+    ));
+    assert!(hit(
+        r#"substring("start cmd.exe", -4) == ".exe""#,
+        &json!({})
+    ));
 }
 
 #[test]

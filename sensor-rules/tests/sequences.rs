@@ -61,11 +61,15 @@ fn names(s: &[&[&str]]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const AB: &str = r#"sequence by k [process where process.name : "a*"] [process where process.name : "b*"]"#;
+const AB: &str =
+    r#"sequence by k [process where process.name : "a*"] [process where process.name : "b*"]"#;
 
 #[test]
 fn two_stages_in_order_match() {
-    assert_eq!(run(AB, &[p(0, "a1", "x"), p(1, "b1", "x")]), names(&[&["a1", "b1"]]));
+    assert_eq!(
+        run(AB, &[p(0, "a1", "x"), p(1, "b1", "x")]),
+        names(&[&["a1", "b1"]])
+    );
 }
 
 #[test]
@@ -76,13 +80,29 @@ fn stages_out_of_order_do_not_match() {
 #[test]
 fn the_latest_earlier_partial_is_taken_and_older_ones_dropped() {
     // Elasticsearch's trimBefore: a1 a2 b1 b2 gives (a2, b1) only.
-    let got = run(AB, &[p(0, "a1", "x"), p(1, "a2", "x"), p(2, "b1", "x"), p(3, "b2", "x")]);
+    let got = run(
+        AB,
+        &[
+            p(0, "a1", "x"),
+            p(1, "a2", "x"),
+            p(2, "b1", "x"),
+            p(3, "b2", "x"),
+        ],
+    );
     assert_eq!(got, names(&[&["a2", "b1"]]));
 }
 
 #[test]
 fn interleaved_pairs_each_match() {
-    let got = run(AB, &[p(0, "a1", "x"), p(1, "b1", "x"), p(2, "a2", "x"), p(3, "b2", "x")]);
+    let got = run(
+        AB,
+        &[
+            p(0, "a1", "x"),
+            p(1, "b1", "x"),
+            p(2, "a2", "x"),
+            p(3, "b2", "x"),
+        ],
+    );
     assert_eq!(got, names(&[&["a1", "b1"], &["a2", "b2"]]));
 }
 
@@ -112,7 +132,8 @@ fn missing_join_key_keeps_the_event_out() {
 
 #[test]
 fn optional_join_key_joins_missing_as_null() {
-    let q = r#"sequence by ?k [process where process.name : "a*"] [process where process.name : "b*"]"#;
+    let q =
+        r#"sequence by ?k [process where process.name : "a*"] [process where process.name : "b*"]"#;
     let a = ev(0, "process", json!({"process": {"name": "a"}}));
     let b = ev(1, "process", json!({"process": {"name": "b"}}));
     assert_eq!(run(q, &[a, b]).len(), 1);
@@ -121,9 +142,21 @@ fn optional_join_key_joins_missing_as_null() {
 #[test]
 fn per_stage_keys_join_positionally_with_shared_keys() {
     let q = r#"sequence by k [process where process.name == "a"] by f [process where process.name == "b"] by g"#;
-    let a = ev(0, "process", json!({"process": {"name": "a"}, "k": "x", "f": "1"}));
-    let b = ev(1, "process", json!({"process": {"name": "b"}, "k": "x", "g": "1"}));
-    let b2 = ev(2, "process", json!({"process": {"name": "b"}, "k": "x", "g": "2", "f": "1"}));
+    let a = ev(
+        0,
+        "process",
+        json!({"process": {"name": "a"}, "k": "x", "f": "1"}),
+    );
+    let b = ev(
+        1,
+        "process",
+        json!({"process": {"name": "b"}, "k": "x", "g": "1"}),
+    );
+    let b2 = ev(
+        2,
+        "process",
+        json!({"process": {"name": "b"}, "k": "x", "g": "2", "f": "1"}),
+    );
     assert_eq!(run(q, &[a.clone(), b2]).len(), 0);
     assert_eq!(run(q, &[a, b]).len(), 1);
 }
@@ -145,8 +178,16 @@ fn maxspan_bounds_the_whole_sequence() {
 
 #[test]
 fn maxspan_units_parse() {
-    for (span, ms) in [("500ms", 500), ("2s", 2000), ("3m", 180_000), ("1h", 3_600_000), ("1d", 86_400_000)] {
-        let q = format!(r#"sequence with maxspan={span} [process where process.name == "a"] [process where process.name == "b"]"#);
+    for (span, ms) in [
+        ("500ms", 500),
+        ("2s", 2000),
+        ("3m", 180_000),
+        ("1h", 3_600_000),
+        ("1d", 86_400_000),
+    ] {
+        let q = format!(
+            r#"sequence with maxspan={span} [process where process.name == "a"] [process where process.name == "b"]"#
+        );
         let events = [p(0, "a", "x"), p(ms, "b", "x")];
         assert_eq!(run(&q, &events).len(), 1, "{span}");
         let late = [p(0, "a", "x"), p(ms + 1, "b", "x")];
@@ -165,16 +206,30 @@ fn slightly_out_of_order_timestamps_still_match_in_arrival_order() {
 fn until_ends_the_partial_sequences_of_its_key() {
     let q = r#"sequence by k [process where process.name == "a"] [process where process.name == "b"] until [process where process.name == "stop"]"#;
     assert!(run(q, &[p(0, "a", "x"), p(1, "stop", "x"), p(2, "b", "x")]).is_empty());
-    assert_eq!(run(q, &[p(0, "a", "x"), p(1, "stop", "y"), p(2, "b", "x")]).len(), 1);
+    assert_eq!(
+        run(q, &[p(0, "a", "x"), p(1, "stop", "y"), p(2, "b", "x")]).len(),
+        1
+    );
     // A sequence started after the until event is unaffected.
-    assert_eq!(run(q, &[p(0, "stop", "x"), p(1, "a", "x"), p(2, "b", "x")]).len(), 1);
+    assert_eq!(
+        run(q, &[p(0, "stop", "x"), p(1, "a", "x"), p(2, "b", "x")]).len(),
+        1
+    );
 }
 
 #[test]
 fn runs_repeats_a_stage() {
     let q = r#"sequence by k [process where process.name == "a"] with runs=3 [process where process.name == "b"]"#;
     assert_eq!(
-        run(q, &[p(0, "a", "x"), p(1, "a", "x"), p(2, "a", "x"), p(3, "b", "x")]),
+        run(
+            q,
+            &[
+                p(0, "a", "x"),
+                p(1, "a", "x"),
+                p(2, "a", "x"),
+                p(3, "b", "x")
+            ]
+        ),
         names(&[&["a", "a", "a", "b"]])
     );
     assert!(run(q, &[p(0, "a", "x"), p(1, "a", "x"), p(3, "b", "x")]).is_empty());
@@ -184,15 +239,24 @@ fn runs_repeats_a_stage() {
 fn missing_event_between_stages_cancels_the_sequence() {
     let q = r#"sequence by k with maxspan=1m [process where process.name == "a"] ![process where process.name == "m"] [process where process.name == "b"]"#;
     assert!(run(q, &[p(0, "a", "x"), p(1, "m", "x"), p(2, "b", "x")]).is_empty());
-    assert_eq!(run(q, &[p(0, "a", "x"), p(1, "m", "y"), p(2, "b", "x")]).len(), 1);
-    assert_eq!(run(q, &[p(0, "m", "x"), p(1, "a", "x"), p(2, "b", "x")]).len(), 1);
+    assert_eq!(
+        run(q, &[p(0, "a", "x"), p(1, "m", "y"), p(2, "b", "x")]).len(),
+        1
+    );
+    assert_eq!(
+        run(q, &[p(0, "m", "x"), p(1, "a", "x"), p(2, "b", "x")]).len(),
+        1
+    );
 }
 
 #[test]
 fn leading_missing_event_within_maxspan_keeps_the_sequence_from_starting() {
     let q = r#"sequence by k with maxspan=1s ![process where process.name == "m"] [process where process.name == "a"] [process where process.name == "b"]"#;
     assert!(run(q, &[p(0, "m", "x"), p(500, "a", "x"), p(600, "b", "x")]).is_empty());
-    assert_eq!(run(q, &[p(0, "m", "x"), p(1500, "a", "x"), p(1600, "b", "x")]).len(), 1);
+    assert_eq!(
+        run(q, &[p(0, "m", "x"), p(1500, "a", "x"), p(1600, "b", "x")]).len(),
+        1
+    );
 }
 
 #[test]
@@ -206,14 +270,23 @@ fn trailing_missing_event_holds_the_sequence_until_maxspan() {
     assert!(out.is_empty(), "held until maxspan has passed");
     let later = p(1200, "other", "z");
     e.process(&later, &mut || later.clone(), &mut out);
-    assert_eq!(out.len(), 3, "shell plus two building blocks once the span passed");
+    assert_eq!(
+        out.len(),
+        3,
+        "shell plus two building blocks once the span passed"
+    );
     assert!(run(q, &[p(0, "a", "x"), p(100, "b", "x"), p(500, "m", "x")]).is_empty());
 }
 
 #[test]
 fn stages_of_any_category_join() {
-    let q = r#"sequence by k [file where file.path == "/tmp/x"] [process where process.name == "x"]"#;
-    let f = ev(0, "file", json!({"file": {"path": "/tmp/x"}, "k": "c", "process": {"name": "curl"}}));
+    let q =
+        r#"sequence by k [file where file.path == "/tmp/x"] [process where process.name == "x"]"#;
+    let f = ev(
+        0,
+        "file",
+        json!({"file": {"path": "/tmp/x"}, "k": "c", "process": {"name": "curl"}}),
+    );
     let x = p(1, "x", "c");
     assert_eq!(run(q, &[f, x]), names(&[&["curl", "x"]]));
     let any = r#"sequence by k [any where file.path == "/tmp/x"] [any where process.name == "x"]"#;
@@ -225,7 +298,10 @@ fn stages_of_any_category_join() {
 fn one_event_advances_a_partial_by_one_stage_only() {
     let q = r#"sequence by k [process where true] [process where true] [process where true]"#;
     assert!(run(q, &[p(0, "a", "x"), p(1, "b", "x")]).is_empty());
-    assert_eq!(run(q, &[p(0, "a", "x"), p(1, "b", "x"), p(2, "c", "x")]).len(), 1);
+    assert_eq!(
+        run(q, &[p(0, "a", "x"), p(1, "b", "x"), p(2, "c", "x")]).len(),
+        1
+    );
 }
 
 #[test]
@@ -233,8 +309,16 @@ fn sequence_alert_is_a_shell_plus_one_building_block_per_event() {
     let mut e = engine(AB);
     let mut out = Vec::new();
     let events = [
-        ev(0, "process", json!({"process": {"name": "a", "pid": 1}, "k": "x", "host": {"name": "n"}})),
-        ev(1, "process", json!({"process": {"name": "b", "pid": 2}, "k": "x", "host": {"name": "n"}})),
+        ev(
+            0,
+            "process",
+            json!({"process": {"name": "a", "pid": 1}, "k": "x", "host": {"name": "n"}}),
+        ),
+        ev(
+            1,
+            "process",
+            json!({"process": {"name": "b", "pid": 2}, "k": "x", "host": {"name": "n"}}),
+        ),
     ];
     for x in &events {
         e.process(x, &mut || x.clone(), &mut out);
@@ -243,12 +327,19 @@ fn sequence_alert_is_a_shell_plus_one_building_block_per_event() {
     let group = out[0]["kibana"]["alert"]["group"]["id"].clone();
     assert!(group.is_string());
     assert_eq!(out[0]["host"]["name"], "n", "the shell keeps shared fields");
-    assert!(out[0]["process"].get("pid").is_none(), "but not differing ones");
+    assert!(
+        out[0]["process"].get("pid").is_none(),
+        "but not differing ones"
+    );
     for (i, bb) in out[1..].iter().enumerate() {
         assert_eq!(bb["kibana"]["alert"]["group"]["id"], group);
         assert_eq!(bb["kibana"]["alert"]["group"]["index"], i);
         assert_eq!(bb["kibana"]["alert"]["building_block_type"], "default");
-        assert_eq!(bb["process"]["pid"], i + 1, "each carries its event's fields");
+        assert_eq!(
+            bb["process"]["pid"],
+            i + 1,
+            "each carries its event's fields"
+        );
         assert_eq!(bb["rule"]["name"], "seq");
     }
 }
@@ -292,10 +383,18 @@ fn state_keyed_by_entity_id_is_freed_when_the_process_exits() {
     let q = r#"sequence by process.entity_id [process where event.action == "exec" and process.name == "a"] [file where true]"#;
     let mut e = engine(q);
     let mut out = Vec::new();
-    let a = ev(0, "process", json!({"process": {"name": "a", "entity_id": "E1"}}));
+    let a = ev(
+        0,
+        "process",
+        json!({"process": {"name": "a", "entity_id": "E1"}}),
+    );
     e.process(&a, &mut || a.clone(), &mut out);
     assert_eq!(e.stats().partials, 1);
-    let end = ev(1, "process", json!({"event": {"type": ["end"], "action": "end"}, "process": {"name": "a", "entity_id": "E1"}}));
+    let end = ev(
+        1,
+        "process",
+        json!({"event": {"type": ["end"], "action": "end"}, "process": {"name": "a", "entity_id": "E1"}}),
+    );
     e.process(&end, &mut || end.clone(), &mut out);
     assert_eq!(e.stats().partials, 0);
     assert_eq!(e.stats().partials_freed_on_exit, 1);
@@ -305,10 +404,22 @@ fn state_keyed_by_entity_id_is_freed_when_the_process_exits() {
 fn sequence_syntax_errors_point_at_the_problem() {
     for (q, want) in [
         ("sequence [process where true]", "at least two stages"),
-        ("sequence with maxspan=5x [process where true] [process where true]", "time span"),
-        ("sequence by [process where true] [process where true]", "join key"),
-        ("sequence [process where true] until ![process where true] [any where true]", "until"),
-        ("sequence ![process where true] ![process where true]", "not a missing event"),
+        (
+            "sequence with maxspan=5x [process where true] [process where true]",
+            "time span",
+        ),
+        (
+            "sequence by [process where true] [process where true]",
+            "join key",
+        ),
+        (
+            "sequence [process where true] until ![process where true] [any where true]",
+            "until",
+        ),
+        (
+            "sequence ![process where true] ![process where true]",
+            "not a missing event",
+        ),
     ] {
         let e = Rule::from_eql("t", "t", q).unwrap_err();
         assert!(e.message.contains(want), "{q}: {e}");

@@ -67,21 +67,34 @@ fn default_window_folds_the_same_command_into_one_alert_and_a_count() {
     e.finish(&mut out);
     assert_eq!(out.len(), 2);
     assert_eq!(docs_count(&out[1]), 19);
-    assert_eq!(out[1]["kibana"]["alert"]["uuid"], out[0]["kibana"]["alert"]["uuid"]);
+    assert_eq!(
+        out[1]["kibana"]["alert"]["uuid"],
+        out[0]["kibana"]["alert"]["uuid"]
+    );
     assert_eq!(e.stats().suppressed, 19);
 }
 
 #[test]
 fn a_different_command_still_alerts_at_once() {
     let mut e = engine(rule(""), 60, 0);
-    let out = feed(&mut e, &[exec(0, "id -u", Some("c1")), exec(1, "id -g", Some("c1"))]);
+    let out = feed(
+        &mut e,
+        &[exec(0, "id -u", Some("c1")), exec(1, "id -g", Some("c1"))],
+    );
     assert_eq!(out.len(), 2);
 }
 
 #[test]
 fn another_container_is_another_group() {
     let mut e = engine(rule(""), 60, 0);
-    let out = feed(&mut e, &[exec(0, "id", Some("c1")), exec(1, "id", Some("c2")), exec(2, "id", None)]);
+    let out = feed(
+        &mut e,
+        &[
+            exec(0, "id", Some("c1")),
+            exec(1, "id", Some("c2")),
+            exec(2, "id", None),
+        ],
+    );
     assert_eq!(out.len(), 3);
 }
 
@@ -90,7 +103,11 @@ fn the_window_closes_on_event_time_and_writes_its_count() {
     let mut e = engine(rule(""), 60, 0);
     let out = feed(
         &mut e,
-        &[exec(0, "id", Some("c1")), exec(10, "id", Some("c1")), exec(61, "id", Some("c1"))],
+        &[
+            exec(0, "id", Some("c1")),
+            exec(10, "id", Some("c1")),
+            exec(61, "id", Some("c1")),
+        ],
     );
     // first alert, then at 61 s: the count alert of the closed window and a new first alert.
     assert_eq!(out.len(), 3, "{out:#?}");
@@ -110,29 +127,53 @@ fn zero_window_turns_the_default_off() {
 
 #[test]
 fn rule_suppression_groups_by_its_own_fields_and_duration() {
-    let r = rule("[rule.alert_suppression]\ngroup_by = [\"host.name\"]\nduration = {value = 10, unit = \"s\"}\n");
+    let r = rule(
+        "[rule.alert_suppression]\ngroup_by = [\"host.name\"]\nduration = {value = 10, unit = \"s\"}\n",
+    );
     let mut e = engine(r, 0, 0);
     let out = feed(
         &mut e,
-        &[exec(0, "id -u", Some("c1")), exec(1, "id -g", Some("c2")), exec(11, "id", None)],
+        &[
+            exec(0, "id -u", Some("c1")),
+            exec(1, "id -g", Some("c2")),
+            exec(11, "id", None),
+        ],
     );
-    assert_eq!(out.len(), 3, "first, the 10 s window's count, then a new first");
-    assert_eq!(out[0]["kibana"]["alert"]["suppression"]["terms"][0]["field"], "host.name");
-    assert_eq!(out[0]["kibana"]["alert"]["suppression"]["terms"][0]["value"], "node");
+    assert_eq!(
+        out.len(),
+        3,
+        "first, the 10 s window's count, then a new first"
+    );
+    assert_eq!(
+        out[0]["kibana"]["alert"]["suppression"]["terms"][0]["field"],
+        "host.name"
+    );
+    assert_eq!(
+        out[0]["kibana"]["alert"]["suppression"]["terms"][0]["value"],
+        "node"
+    );
 }
 
 #[test]
 fn missing_group_fields_suppress_together_by_default() {
     let r = rule("[rule.alert_suppression]\ngroup_by = [\"user.name\"]\n");
     let mut e = engine(r, 60, 0);
-    assert_eq!(feed(&mut e, &[exec(0, "a", None), exec(1, "b", None)]).len(), 1);
+    assert_eq!(
+        feed(&mut e, &[exec(0, "a", None), exec(1, "b", None)]).len(),
+        1
+    );
 }
 
 #[test]
 fn do_not_suppress_writes_alerts_missing_the_group_fields() {
-    let r = rule("[rule.alert_suppression]\ngroup_by = [\"user.name\"]\nmissing_fields_strategy = \"doNotSuppress\"\n");
+    let r = rule(
+        "[rule.alert_suppression]\ngroup_by = [\"user.name\"]\nmissing_fields_strategy = \"doNotSuppress\"\n",
+    );
     let mut e = engine(r, 60, 0);
-    assert_eq!(feed(&mut e, &[exec(0, "a", None), exec(1, "b", None)]).len(), 2);
+    assert_eq!(
+        feed(&mut e, &[exec(0, "a", None), exec(1, "b", None)]).len(),
+        2
+    );
 }
 
 #[test]
@@ -148,7 +189,9 @@ fn bad_suppression_settings_are_load_errors() {
 #[test]
 fn rate_cap_limits_one_container_and_counts_the_rest() {
     let mut e = engine(rule(""), 0, 3);
-    let mut events: Vec<Value> = (0..10).map(|i| exec(i, &format!("id {i}"), Some("c1"))).collect();
+    let mut events: Vec<Value> = (0..10)
+        .map(|i| exec(i, &format!("id {i}"), Some("c1")))
+        .collect();
     events.push(exec(11, "id", Some("c2")));
     let out = feed(&mut e, &events);
     assert_eq!(out.len(), 4, "3 from c1, 1 from c2");

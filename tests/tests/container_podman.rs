@@ -380,3 +380,79 @@ fn shipped_rules_fire_on_interactive_tool_install_and_api_request_in_a_container
     assert_eq!(count(&install_rule), 1, "one tool-installation alert");
     assert_eq!(count(&api_rule), 1, "one API-request alert");
 }
+
+#[test]
+fn shipped_sequence_rule_fires_on_a_download_piped_to_a_shell_in_a_container() {
+    if !e2e_ready("podman sequence end-to-end") {
+        return;
+    }
+    let _serial = serial();
+    let decoded = rule_id("container_sequence_decoded_payload_to_interpreter.toml");
+    let dropper = rule_id("container_sequence_download_chmod_exec.toml");
+    let ctr = PodmanContainer::start("seq");
+    let rules = rules_dir();
+    let agent = Agent::start(&["--rules", rules.to_str().unwrap()]);
+
+    // Near miss first: decoding into a file, no interpreter.
+    podman_exec(&ctr, &["sh", "-c", "echo OnRydWUK | base64 -d > /tmp/out"]);
+    agent.wait_for("near-miss base64", EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "base64")
+    });
+    // The real thing: a decoded payload piped to a shell, run by one parent shell.
+    podman_exec(&ctr, &["sh", "-c", "echo OnRydWUK | base64 -d | sh"]);
+    let shell = agent.wait_for("decoded-payload sequence alert", EVENT_TIMEOUT, |v| {
+        alerts_of(v, &decoded, &ctr.id) && v["kibana"]["alert"]["group"]["index"].is_null()
+    });
+    let group = shell["kibana"]["alert"]["group"]["id"].clone();
+    assert!(group.is_string(), "{shell}");
+
+    // Download (a real curl; the address refuses), chmod +x, run from /tmp.
+    podman_exec(
+        &ctr,
+        &[
+            "sh",
+            "-c",
+            "curl -s -o /tmp/x http://127.0.0.1:9/x; cp /usr/bin/curl /tmp/x; /usr/bin/chmod +x /tmp/x; /tmp/x --version",
+        ],
+    );
+    agent.wait_for("dropper sequence alert", EVENT_TIMEOUT, |v| {
+        alerts_of(v, &dropper, &ctr.id) && v["kibana"]["alert"]["group"]["index"] == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let done = agent.stop();
+    let blocks: Vec<&Value> = done
+        .events
+        .iter()
+        .filter(|v| alerts_of(v, &decoded, &ctr.id) && v["kibana"]["alert"]["group"]["id"] == group)
+        .collect();
+    // The shell alert plus one building block per stage, each with its event's fields.
+    assert_eq!(blocks.len(), 3, "{blocks:#?}");
+    assert_eq!(blocks[1]["process"]["args"][0], "base64", "{}", blocks[1]);
+    assert_eq!(blocks[2]["process"]["args"][0], "sh", "{}", blocks[2]);
+    let shells = done
+        .events
+        .iter()
+        .filter(|v| {
+            alerts_of(v, &decoded, &ctr.id) && v["kibana"]["alert"]["group"]["index"].is_null()
+        })
+        .count();
+    assert_eq!(shells, 1, "the near miss raised nothing");
+    let dropper_steps: Vec<String> = done
+        .events
+        .iter()
+        .filter(|v| {
+            alerts_of(v, &dropper, &ctr.id) && v["kibana"]["alert"]["group"]["index"].is_u64()
+        })
+        .map(|v| {
+            v["process"]["executable"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        dropper_steps,
+        ["/usr/bin/curl", "/usr/bin/chmod", "/tmp/x"],
+        "curl, chmod and the dropped binary"
+    );
+}

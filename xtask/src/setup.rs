@@ -32,6 +32,8 @@ pub const APT_PACKAGES: &[(Profile, &str, &str)] = &[
         "container rootfs and VM initramfs",
     ),
     (Profile::Test, "containerd", "container tests"),
+    // A real curl binary in the test containers (sequence rules).
+    (Profile::Test, "curl", "container tests"),
     // The VM kernel matrix.
     (Profile::Test, "cpio", "VM initramfs inspection"),
     (Profile::Test, "qemu-system-x86", "VM kernel matrix"),

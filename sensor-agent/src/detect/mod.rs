@@ -4,8 +4,8 @@
 //! file/stdin handling and the live-pipeline [`Detector`].
 
 use anyhow::Context;
-pub use sensor_rules::cli::ReplaySummary;
 use sensor_rules::Rule;
+pub use sensor_rules::cli::ReplaySummary;
 use sensor_rules::engine::{Engine, EngineConfig, EngineStats};
 use serde::Serialize;
 use serde_json::Value;

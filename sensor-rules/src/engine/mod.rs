@@ -124,9 +124,10 @@ impl Engine {
                 RuleQuery::Event(_) => None,
             })
             .collect();
-        let has_entity_keys = set.rules().iter().any(
-            |r| matches!(&r.query, RuleQuery::Sequence(s) if s.entity_key.is_some()),
-        );
+        let has_entity_keys = set
+            .rules()
+            .iter()
+            .any(|r| matches!(&r.query, RuleQuery::Sequence(s) if s.entity_key.is_some()));
         let mut fields = set.fields();
         let timestamp = FieldPath::new(vec!["@timestamp".into()]);
         fields.insert(&timestamp.segments);
@@ -201,12 +202,7 @@ impl Engine {
     /// its projection onto [`Engine::fields`]); `full` builds the whole
     /// document, called at most once and only when an alert or a sequence
     /// stage needs it. Alert documents are appended to `out`.
-    pub fn process(
-        &mut self,
-        view: &Value,
-        full: &mut dyn FnMut() -> Value,
-        out: &mut Vec<Value>,
-    ) {
+    pub fn process(&mut self, view: &Value, full: &mut dyn FnMut() -> Value, out: &mut Vec<Value>) {
         self.ord += 1;
         self.stats.events += 1;
         let ts = self.event_time(view).unwrap_or(self.now_ns.max(0));
@@ -271,7 +267,9 @@ impl Engine {
             let key_view: &Value = last.as_deref().unwrap_or(view);
             self.admit(rule, key_view, alerts, out);
         }
-        let cap = self.states[rule].as_ref().is_some_and(|s| s.counters.evicted > 0);
+        let cap = self.states[rule]
+            .as_ref()
+            .is_some_and(|s| s.counters.evicted > 0);
         if cap
             && let Some(Some(st)) = self.states.get_mut(rule)
             && !st.warned_cap

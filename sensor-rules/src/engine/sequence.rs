@@ -443,7 +443,9 @@ impl SeqState {
         }
         // Leading missing-stage marks are spent once the span has passed.
         self.slots.retain(|_, s| {
-            if s.lead_missing_ts.is_some_and(|t| now.saturating_sub(t) > span) {
+            if s.lead_missing_ts
+                .is_some_and(|t| now.saturating_sub(t) > span)
+            {
                 s.lead_missing_ts = None;
             }
             !s.is_empty()

@@ -108,6 +108,10 @@ pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
     fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
     fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
     add_host_binary(&root, Path::new("/usr/bin/apt-get"));
+    // A real curl (not a busybox applet), as Elastic's download rules name it.
+    add_host_binary(&root, Path::new("/usr/bin/curl"));
+    // busybox runs chmod as an applet without exec; coreutils' is a real exec.
+    add_host_binary(&root, Path::new("/usr/bin/chmod"));
     let pause = root.join("pause");
     fs::write(
         &pause,
@@ -196,7 +200,7 @@ pub fn podman_images() {
 }
 
 /// Bump when [`busybox_rootfs_tar`] changes.
-const ROOTFS_VERSION: &str = "2";
+const ROOTFS_VERSION: &str = "4";
 
 pub const BUSYBOX_IMAGE: &str = "localhost/sensortest-busybox:latest";
 pub const PAUSE_IMAGE: &str = "localhost/sensortest-pause:latest";
