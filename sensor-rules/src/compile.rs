@@ -374,9 +374,13 @@ fn matcher(
     if !exact.is_empty() || !wild.is_empty() || regex.is_some() {
         let mut test = exact_test(exact, ci);
         // Past a handful of patterns one automaton beats pattern-by-pattern scans.
-        match wildcard::to_regex(&wild, ci) {
-            Ok(set) if wild.len() >= WILD_SET_MIN => test.wild_set = Some(set),
-            _ => test.wild = wild.iter().map(|p| Wildcard::new(p, ci)).collect(),
+        // (Built only for such lists: a discarded automaton cost 1 ms a rule.)
+        match (wild.len() >= WILD_SET_MIN)
+            .then(|| wildcard::to_regex(&wild, ci))
+            .and_then(Result::ok)
+        {
+            Some(set) => test.wild_set = Some(set),
+            None => test.wild = wild.iter().map(|p| Wildcard::new(p, ci)).collect(),
         }
         test.regex = regex;
         parts.insert(0, Node::Str { src, test });

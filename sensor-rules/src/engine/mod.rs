@@ -22,8 +22,10 @@ use std::sync::Arc;
 
 /// Horizon of a sequence with no `maxspan` and no `from` lookback.
 pub const DEFAULT_HORIZON_MS: u64 = 5 * 60_000;
-/// Partial sequences one rule may hold before the oldest are evicted.
-pub const DEFAULT_MAX_PARTIALS: usize = 10_000;
+/// Partial sequences one rule may hold before the oldest are evicted: at
+/// about 1.4 KiB each with an exec document (`examples/partials_memory.rs`),
+/// 6 MiB per rule at the cap.
+pub const DEFAULT_MAX_PARTIALS: usize = 4096;
 /// How much event time passes between expiry sweeps.
 const SWEEP_NS: i64 = 100_000_000;
 
@@ -211,13 +213,14 @@ impl Engine {
         owners.clear();
         self.set.matched(view, &mut owners);
         let mut doc: Option<Arc<Value>> = None;
-        let mut get = || -> Arc<Value> { doc.get_or_insert_with(|| Arc::new(full())).clone() };
+        let mut text: Option<Arc<str>> = None;
         let mut i = 0;
         while i < owners.len() {
             match owners[i] {
                 Owner::Rule(r) => {
                     let rule = &self.set.rules()[r];
-                    let mut alert = build_alert(rule, &get());
+                    let d = doc.get_or_insert_with(|| Arc::new(full()));
+                    let mut alert = build_alert(rule, d);
                     set_kibana_alert(
                         &mut alert,
                         "uuid",
@@ -236,6 +239,13 @@ impl Engine {
                         i += 1;
                     }
                     let mut outcome = Outcome::default();
+                    let mut get = || -> Arc<str> {
+                        text.get_or_insert_with(|| {
+                            let d = doc.get_or_insert_with(|| Arc::new(full()));
+                            Arc::from(serde_json::to_string(d.as_ref()).unwrap_or_default())
+                        })
+                        .clone()
+                    };
                     if let (Some(Some(state)), RuleQuery::Sequence(seq)) =
                         (self.states.get_mut(rule), &self.set.rules()[rule].query)
                     {
@@ -261,10 +271,13 @@ impl Engine {
     fn completed(&mut self, rule: usize, outcome: Outcome, view: &Value, out: &mut Vec<Value>) {
         for events in outcome.completed {
             self.stats.sequences += 1;
-            let alerts = self.sequence_alerts(rule, &events);
+            let docs: Vec<Value> = events
+                .iter()
+                .map(|m| serde_json::from_str(&m.event).unwrap_or(Value::Null))
+                .collect();
+            let alerts = self.sequence_alerts(rule, &events, &docs);
             // Suppression groups on the last event, the one that completed it.
-            let last = events.last().map(|m| m.event.clone());
-            let key_view: &Value = last.as_deref().unwrap_or(view);
+            let key_view: &Value = docs.last().unwrap_or(view);
             self.admit(rule, key_view, alerts, out);
         }
         let cap = self.states[rule]
@@ -284,11 +297,11 @@ impl Engine {
         }
     }
 
-    fn sequence_alerts(&self, rule: usize, events: &[Matched]) -> Vec<Value> {
+    fn sequence_alerts(&self, rule: usize, events: &[Matched], docs: &[Value]) -> Vec<Value> {
         let r = &self.set.rules()[rule];
         let first = events.first().map_or(0, |m| m.ord);
         let group = alert_id(&[&r.meta.rule_id, &first, &self.ord]);
-        let docs: Vec<&Value> = events.iter().map(|m| m.event.as_ref()).collect();
+        let docs: Vec<&Value> = docs.iter().collect();
         build_sequence_alerts(r, &docs, &group)
     }
 
