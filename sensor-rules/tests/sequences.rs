@@ -431,3 +431,22 @@ fn maxspan_may_come_before_by() {
     let q = r#"sequence with maxspan=1s by k [process where process.name == "a"] [process where process.name == "b"]"#;
     assert_eq!(run(q, &[p(0, "a", "x"), p(1, "b", "x")]).len(), 1);
 }
+
+#[test]
+fn sequences_held_by_a_trailing_missing_stage_count_toward_the_cap() {
+    // Found by the sequence_stream fuzz target: held sequences escaped the cap.
+    let q = r#"sequence by k with maxspan=1h [process where process.name == "a"] [process where process.name == "b"] ![process where process.name == "m"]"#;
+    let rule = Rule::from_eql("seq", "seq", q).unwrap();
+    let cfg = EngineConfig {
+        max_partials_per_rule: 10,
+        ..EngineConfig::unsuppressed()
+    };
+    let mut e = Engine::new(vec![rule], cfg);
+    let mut out = Vec::new();
+    for i in 0..100 {
+        for x in [p(2 * i, "a", &format!("k{i}")), p(2 * i + 1, "b", &format!("k{i}"))] {
+            e.process(&x, &mut || x.clone(), &mut out);
+        }
+        assert!(e.stats().partials <= 10, "{:?}", e.stats());
+    }
+}

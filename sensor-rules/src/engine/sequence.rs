@@ -350,6 +350,9 @@ impl SeqState {
                 self.held.push_back((deadline, partial.id, key.to_string()));
                 self.slot(seq, key, raw).pending.push(partial);
                 self.live += 1;
+                if self.live > self.cap {
+                    self.evict_oldest();
+                }
             } else {
                 self.counters.completed += 1;
                 out.completed.push(partial.events);
@@ -399,9 +402,12 @@ impl SeqState {
         removed
     }
 
+    /// Evicts the oldest partials down to the cap: those still in progress
+    /// first, then complete ones held by a trailing missing stage.
     fn evict_oldest(&mut self) {
         while self.live > self.cap {
-            let Some((_, id, key)) = self.queue.pop_front() else {
+            let Some((_, id, key)) = self.queue.pop_front().or_else(|| self.held.pop_front())
+            else {
                 return;
             };
             if self.remove_partial(&key, id) {
