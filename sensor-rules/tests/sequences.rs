@@ -444,7 +444,10 @@ fn sequences_held_by_a_trailing_missing_stage_count_toward_the_cap() {
     let mut e = Engine::new(vec![rule], cfg);
     let mut out = Vec::new();
     for i in 0..100 {
-        for x in [p(2 * i, "a", &format!("k{i}")), p(2 * i + 1, "b", &format!("k{i}"))] {
+        for x in [
+            p(2 * i, "a", &format!("k{i}")),
+            p(2 * i + 1, "b", &format!("k{i}")),
+        ] {
             e.process(&x, &mut || x.clone(), &mut out);
         }
         assert!(e.stats().partials <= 10, "{:?}", e.stats());

@@ -69,6 +69,9 @@ pub enum Workload {
     Pipeline,
     /// `/bin/true xtask-latency-probe`, matched by the bench rule.
     Probe,
+    /// `/bin/sh -c '/bin/true xtask-seq-a; /bin/true xtask-seq-b'`: the two
+    /// stages of the bench sequence rule, from one parent.
+    SeqProbe,
 }
 
 impl Workload {
@@ -85,6 +88,11 @@ impl Workload {
                 c.arg(PROBE_ARG);
                 c
             }
+            Workload::SeqProbe => {
+                let mut c = Command::new("/bin/sh");
+                c.args(["-c", "/bin/true xtask-seq-a; /bin/true xtask-seq-b"]);
+                c
+            }
         }
     }
 
@@ -93,6 +101,7 @@ impl Workload {
             Workload::True => "/bin/true",
             Workload::Pipeline => "sh -c 'echo x \\| cat'",
             Workload::Probe => "/bin/true (probe)",
+            Workload::SeqProbe => "sh -c 'true a; true b' (sequence probe)",
         }
     }
 }
@@ -436,28 +445,60 @@ struct Latency {
     source: &'static str,
 }
 
-/// The bench rule: one cheap query that matches the probe exec, evaluated
-/// alongside every shipped rule (the shipped ones need container context,
-/// which host execs do not have).
-const PROBE_RULE: &str = r#"[metadata]
-creation_date = "2026/11/22"
-maturity = "development"
-updated_date = "2026/11/22"
+const PROBE_RULE_ID: &str = "6d1f5b0e-0000-4000-8000-00000000beef";
+const SEQ_PROBE_RULE_ID: &str = "6d1f5b0e-0000-4000-8000-00000000cafe";
 
-[rule]
-author = ["xtask bench"]
-description = "Benchmark probe: matches the exec→alert latency workload of `cargo xtask bench`."
-name = "xtask bench latency probe"
-risk_score = 21
-rule_id = "6d1f5b0e-0000-4000-8000-00000000beef"
-severity = "low"
-type = "eql"
-language = "eql"
-license = "Apache-2.0"
-query = '''
-process where event.type == "start" and process.name == "true" and process.args == "xtask-latency-probe"
-'''
-"#;
+/// A bench rule file around `query`.
+fn bench_rule(name: &str, rule_id: &str, query: &str) -> String {
+    format!(
+        "[metadata]\ncreation_date = \"2026/11/22\"\nmaturity = \"development\"\n\
+         updated_date = \"2026/12/01\"\n\n[rule]\nauthor = [\"xtask bench\"]\n\
+         description = \"Benchmark probe of `cargo xtask bench`.\"\nname = \"{name}\"\n\
+         risk_score = 21\nrule_id = \"{rule_id}\"\nseverity = \"low\"\ntype = \"eql\"\n\
+         language = \"eql\"\nlicense = \"Apache-2.0\"\nquery = \'\'\'\n{query}\n\'\'\'\n"
+    )
+}
+
+/// The bench rules: one cheap query that matches the probe exec, evaluated
+/// alongside every shipped rule (the shipped ones need container context,
+/// which host execs do not have), and a two-stage sequence whose last
+/// stage's exec is timed to the sequence alert.
+fn probe_rules() -> [(&'static str, String); 2] {
+    [
+        (
+            "xtask_bench_probe.toml",
+            bench_rule(
+                "xtask bench latency probe",
+                PROBE_RULE_ID,
+                r#"process where event.type == "start" and process.name == "true" and process.args == "xtask-latency-probe""#,
+            ),
+        ),
+        (
+            "xtask_bench_seq_probe.toml",
+            bench_rule(
+                "xtask bench sequence probe",
+                SEQ_PROBE_RULE_ID,
+                r#"sequence by process.parent.entity_id with maxspan=5s
+  [process where event.type == "start" and process.name == "true" and process.args == "xtask-seq-a"]
+  [process where event.type == "start" and process.name == "true" and process.args == "xtask-seq-b"]"#,
+            ),
+        ),
+    ]
+}
+
+/// Which alert lines a latency run measures, from the @timestamp they carry
+/// (for a sequence: the building block of its last stage).
+fn measured_alert(v: &serde_json::Value, workload: Workload) -> bool {
+    if v["event"]["kind"] != "alert" {
+        return false;
+    }
+    match workload {
+        Workload::SeqProbe => {
+            v["rule"]["id"] == SEQ_PROBE_RULE_ID && v["kibana"]["alert"]["group"]["index"] == 1
+        }
+        _ => v["rule"]["id"] == PROBE_RULE_ID,
+    }
+}
 
 /// How the probe execs of a latency run are spaced.
 #[derive(Clone, Copy)]
@@ -469,7 +510,13 @@ enum Pace {
     Spaced(Duration),
 }
 
-fn latency(agent: &Path, rules: &Path, count: u32, pace: Pace) -> Result<Latency> {
+fn latency(
+    agent: &Path,
+    rules: &Path,
+    count: u32,
+    pace: Pace,
+    workload: Workload,
+) -> Result<Latency> {
     let out = bench_dir().join("agent-latency.ndjson");
     let err = bench_dir().join("agent-latency.err");
     let mut child = Command::new(agent)
@@ -477,6 +524,8 @@ fn latency(agent: &Path, rules: &Path, count: u32, pace: Pace) -> Result<Latency
         .arg("--rules")
         .arg(rules)
         .arg("--alerts-only")
+        // Every probe alert is measured: none may be folded or capped.
+        .args(["--suppress-window", "0", "--alert-rate-cap", "0"])
         .stdout(Stdio::piped())
         .stderr(File::create(&err)?)
         .spawn()?;
@@ -505,7 +554,7 @@ fn latency(agent: &Path, rules: &Path, count: u32, pace: Pace) -> Result<Latency
     // compiled), then measure.
     let deadline = Instant::now() + Duration::from_secs(120);
     let is_alert = |l: &str| {
-        serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["event"]["kind"] == "alert")
+        serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| measured_alert(&v, workload))
     };
     while !lines.lock().expect("lock").iter().any(|(_, l)| is_alert(l)) {
         if Instant::now() > deadline {
@@ -516,17 +565,17 @@ fn latency(agent: &Path, rules: &Path, count: u32, pace: Pace) -> Result<Latency
                 stderr.lines().rev().take(5).collect::<Vec<_>>().join("\n")
             );
         }
-        Workload::Probe.command().status()?;
+        workload.command().status()?;
         std::thread::sleep(Duration::from_millis(200));
     }
     let warm = lines.lock().expect("lock").len();
     match pace {
         Pace::Storm => {
-            storm(Workload::Probe, count)?;
+            storm(workload, count)?;
         }
         Pace::Spaced(gap) => {
             for _ in 0..count {
-                storm(Workload::Probe, 1)?;
+                storm(workload, 1)?;
                 std::thread::sleep(gap);
             }
         }
@@ -541,7 +590,7 @@ fn latency(agent: &Path, rules: &Path, count: u32, pace: Pace) -> Result<Latency
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        if v["event"]["kind"] != "alert" {
+        if !measured_alert(&v, workload) {
             continue;
         }
         let Some(exec) = v["@timestamp"].as_str().and_then(parse_rfc3339_ns) else {
@@ -727,7 +776,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             std::fs::copy(&p, rules.join(p.file_name().expect("file")))?;
         }
     }
-    std::fs::write(rules.join("xtask_bench_probe.toml"), PROBE_RULE)?;
+    for (file, text) in probe_rules() {
+        std::fs::write(rules.join(file), text)?;
+    }
 
     let started = Instant::now();
     let mut md = String::new();
@@ -779,16 +830,28 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "| probe execs | alerts | p50 | p99 | max | measured as |\n|---|---|---|---|---|---|"
     )?;
     let spaced = (args.latency_execs / 20).max(10);
-    for (label, count, pace) in [
-        ("back to back", args.latency_execs, Pace::Storm),
+    for (label, count, pace, workload) in [
+        (
+            "back to back",
+            args.latency_execs,
+            Pace::Storm,
+            Workload::Probe,
+        ),
         (
             "one every 200 ms (agent asleep, woken by the kernel)",
             spaced,
             Pace::Spaced(Duration::from_millis(200)),
+            Workload::Probe,
+        ),
+        (
+            "sequences: last stage's exec → sequence alert, back to back",
+            spaced * 4,
+            Pace::Storm,
+            Workload::SeqProbe,
         ),
     ] {
         println!("bench: exec→alert latency over {count} probe execs, {label}");
-        match latency(&agent, &rules, count, pace) {
+        match latency(&agent, &rules, count, pace, workload) {
             Ok(l) => writeln!(
                 md,
                 "| {count} {label} | {} | {:.3} ms | {:.3} ms | {:.3} ms | {} |",
@@ -815,10 +878,30 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         r.cpu_secs
     )?;
 
+    println!("bench: memory of 100 000 pending partial sequences");
+    writeln!(
+        md,
+        "\n## Sequence state\n\n100 000 pending partial sequences, each started by an exec \
+         document (`cargo run --release -p sensor-rules --example partials_memory`):\n"
+    )?;
+    match util::capture(util::cargo().args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "sensor-rules",
+        "--example",
+        "partials_memory",
+    ])) {
+        Ok(line) => writeln!(md, "```\n{}\n```", line.trim())?,
+        Err(e) => writeln!(md, "failed: {e:#}")?,
+    }
+
     writeln!(
         md,
         "\n## Rule engine and pipeline, one core (criterion: `cargo bench -p sensor-rules -p sensor-agent`)\n\n\
-         `eql_events/N`: ECS events through N rules; `pipeline/*`: kernel-layout records through \
+         `eql_events/N`: ECS events through N rules; `engine_events/*`: the whole engine \
+         (index, sequence state, suppression) with the shipped rules plus 10 sequence rules; `pipeline/*`: kernel-layout records through \
          decode → process table → ECS → rules → NDJSON.\n"
     )?;
     if args.skip_criterion {
@@ -851,6 +934,17 @@ fn opt(v: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_rules_are_valid_rule_files() {
+        for (file, text) in probe_rules() {
+            let outcome = sensor_rules::loader::load_str(&text, Path::new(file));
+            assert!(
+                matches!(outcome, sensor_rules::loader::FileOutcome::Loaded(_)),
+                "{file}: {outcome:?}"
+            );
+        }
+    }
 
     #[test]
     fn rfc3339() {
