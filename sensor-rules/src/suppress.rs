@@ -214,9 +214,12 @@ impl Suppressor {
         }
     }
 
-    /// Decides one alert (for a sequence: its shell alert) raised by rule
-    /// number `rule` on `view` at event time `now_ns`. A written alert gets
-    /// its `kibana.alert.suppression.*` fields.
+    /// Decides the alerts rule number `rule` raised on `view` at event time
+    /// `now_ns` (one alert, or a sequence's shell and building blocks).
+    /// `build` makes them, called only when they are written: a suppressed
+    /// or capped match costs no alert building. The first alert of a
+    /// window gets its `kibana.alert.suppression.*` fields.
+    #[allow(clippy::too_many_arguments)]
     pub fn admit(
         &mut self,
         rule: usize,
@@ -224,8 +227,10 @@ impl Suppressor {
         interval_ms: Option<u64>,
         view: &Value,
         now_ns: i64,
-        alert: &mut Value,
-    ) -> Verdict {
+        build: &mut dyn FnMut() -> Vec<Value>,
+    ) -> Option<Vec<Value>> {
+        let written =
+            |v: Verdict, build: &mut dyn FnMut() -> Vec<Value>| (v == Verdict::Write).then(build);
         let (window_ms, terms) = match settings {
             Some(s) => {
                 let terms: Vec<(String, Option<Value>)> = s
@@ -235,7 +240,7 @@ impl Suppressor {
                     .collect();
                 if s.missing == MissingFields::DoNotSuppress && terms.iter().any(|t| t.1.is_none())
                 {
-                    return self.rate_check(rule, view, now_ns);
+                    return written(self.rate_check(rule, view, now_ns), build);
                 }
                 let ms = s
                     .duration_ms
@@ -244,7 +249,7 @@ impl Suppressor {
                 (ms, terms)
             }
             None if self.cfg.default_window_ms == 0 => {
-                return self.rate_check(rule, view, now_ns);
+                return written(self.rate_check(rule, view, now_ns), build);
             }
             None => {
                 let f = default_group_fields();
@@ -274,12 +279,13 @@ impl Suppressor {
             w.count += 1;
             w.last_ns = w.last_ns.max(now_ns);
             self.suppressed += 1;
-            return Verdict::Suppressed;
+            return None;
         }
-        let verdict = self.rate_check(rule, view, now_ns);
-        if verdict != Verdict::Write {
-            return verdict;
+        if self.rate_check(rule, view, now_ns) != Verdict::Write {
+            return None;
         }
+        let mut alerts = build();
+        let alert = alerts.first_mut()?;
         set_suppression(alert, &terms, (now_ns, now_ns, 0));
         let end_ns = now_ns.saturating_add((window_ms as i64).saturating_mul(1_000_000));
         let old = self.windows.insert(
@@ -300,7 +306,7 @@ impl Suppressor {
             self.pending_close.push(old);
         }
         self.order.push_back((end_ns, key));
-        verdict
+        Some(alerts)
     }
 
     fn rate_check(&mut self, rule: usize, view: &Value, now_ns: i64) -> Verdict {

@@ -14,7 +14,7 @@ use crate::alert::{alert_id, build_alert, build_sequence_alerts, set_kibana_aler
 use crate::project::FieldSet;
 use crate::rule::{Rule, RuleQuery};
 use crate::ruleset::{Owner, RuleSet};
-use crate::suppress::{SuppressConfig, Suppressor, Verdict, default_group_fields};
+use crate::suppress::{SuppressConfig, Suppressor, default_group_fields};
 use crate::value::FieldPath;
 use sequence::{Matched, Outcome, SeqState, ended_entity};
 use serde_json::{Value, json};
@@ -219,14 +219,26 @@ impl Engine {
             match owners[i] {
                 Owner::Rule(r) => {
                     let rule = &self.set.rules()[r];
-                    let d = doc.get_or_insert_with(|| Arc::new(full()));
-                    let mut alert = build_alert(rule, d);
-                    set_kibana_alert(
-                        &mut alert,
-                        "uuid",
-                        json!(alert_id(&[&rule.meta.rule_id, &self.ord])),
+                    let ord = self.ord;
+                    let mut build = || {
+                        let d = doc.get_or_insert_with(|| Arc::new(full()));
+                        let mut alert = build_alert(rule, d);
+                        set_kibana_alert(
+                            &mut alert,
+                            "uuid",
+                            json!(alert_id(&[&rule.meta.rule_id, &ord])),
+                        );
+                        vec![alert]
+                    };
+                    let written = self.suppress.admit(
+                        r,
+                        rule.meta.suppression.as_ref(),
+                        rule.meta.interval_ms,
+                        view,
+                        self.now_ns,
+                        &mut build,
                     );
-                    self.admit(r, view, vec![alert], out);
+                    self.write(written, out);
                     i += 1;
                 }
                 Owner::Stage { rule, .. } => {
@@ -271,14 +283,35 @@ impl Engine {
     fn completed(&mut self, rule: usize, outcome: Outcome, view: &Value, out: &mut Vec<Value>) {
         for events in outcome.completed {
             self.stats.sequences += 1;
-            let docs: Vec<Value> = events
-                .iter()
-                .map(|m| serde_json::from_str(&m.event).unwrap_or(Value::Null))
-                .collect();
-            let alerts = self.sequence_alerts(rule, &events, &docs);
-            // Suppression groups on the last event, the one that completed it.
-            let key_view: &Value = docs.last().unwrap_or(view);
-            self.admit(rule, key_view, alerts, out);
+            let parse = |m: &Matched| serde_json::from_str(&m.event).unwrap_or(Value::Null);
+            // Suppression groups on the last event, the one that completed it:
+            // the event at hand, unless a timer completed the sequence.
+            let last = if view.is_null() {
+                events.last().map(parse)
+            } else {
+                None
+            };
+            let key_view: &Value = last.as_ref().unwrap_or(view);
+            let r = &self.set.rules()[rule];
+            let group = alert_id(&[
+                &r.meta.rule_id,
+                &events.first().map_or(0, |m| m.ord),
+                &self.ord,
+            ]);
+            let mut build = || {
+                let docs: Vec<Value> = events.iter().map(parse).collect();
+                let docs: Vec<&Value> = docs.iter().collect();
+                build_sequence_alerts(r, &docs, &group)
+            };
+            let written = self.suppress.admit(
+                rule,
+                r.meta.suppression.as_ref(),
+                r.meta.interval_ms,
+                key_view,
+                self.now_ns,
+                &mut build,
+            );
+            self.write(written, out);
         }
         let cap = self.states[rule]
             .as_ref()
@@ -297,30 +330,8 @@ impl Engine {
         }
     }
 
-    fn sequence_alerts(&self, rule: usize, events: &[Matched], docs: &[Value]) -> Vec<Value> {
-        let r = &self.set.rules()[rule];
-        let first = events.first().map_or(0, |m| m.ord);
-        let group = alert_id(&[&r.meta.rule_id, &first, &self.ord]);
-        let docs: Vec<&Value> = docs.iter().collect();
-        build_sequence_alerts(r, &docs, &group)
-    }
-
-    /// Suppression and the rate cap decide on the first alert of a group
-    /// (a sequence's shell); the rest follow it.
-    fn admit(&mut self, rule: usize, view: &Value, mut alerts: Vec<Value>, out: &mut Vec<Value>) {
-        let Some(first) = alerts.first_mut() else {
-            return;
-        };
-        let meta = &self.set.rules()[rule].meta;
-        let verdict = self.suppress.admit(
-            rule,
-            meta.suppression.as_ref(),
-            meta.interval_ms,
-            view,
-            self.now_ns,
-            first,
-        );
-        if verdict == Verdict::Write {
+    fn write(&mut self, alerts: Option<Vec<Value>>, out: &mut Vec<Value>) {
+        if let Some(mut alerts) = alerts {
             self.stats.alerts += alerts.len() as u64;
             out.append(&mut alerts);
         }

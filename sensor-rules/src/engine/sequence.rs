@@ -21,6 +21,11 @@ use crate::sequence::CompiledSequence;
 use crate::value::{FieldPath, Val};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
+
+/// Partials of one stage and key, oldest first: expiry and eviction take
+/// from the front, a new event takes from the back, both O(1) (a `Vec`
+/// here cost O(cap) per eviction: 7 k events/s with ten sequence rules).
+type Group = VecDeque<Partial>;
 use std::sync::Arc;
 
 /// One event of a partial sequence, kept as its JSON text: a parsed
@@ -49,9 +54,9 @@ impl Partial {
 #[derive(Debug, Default)]
 struct Slot {
     /// `groups[p]`: partials whose last event matched positive stage `p`.
-    groups: Vec<Vec<Partial>>,
+    groups: Vec<Group>,
     /// Complete sequences held back by a trailing missing-event stage.
-    pending: Vec<Partial>,
+    pending: Group,
     /// Time of the latest event of a leading missing-event stage.
     lead_missing_ts: Option<i64>,
 }
@@ -60,11 +65,11 @@ impl Slot {
     fn is_empty(&self) -> bool {
         self.pending.is_empty()
             && self.lead_missing_ts.is_none()
-            && self.groups.iter().all(Vec::is_empty)
+            && self.groups.iter().all(Group::is_empty)
     }
 
     fn partials(&self) -> usize {
-        self.pending.len() + self.groups.iter().map(Vec::len).sum::<usize>()
+        self.pending.len() + self.groups.iter().map(Group::len).sum::<usize>()
     }
 
     fn remove(&mut self, id: u64) -> bool {
@@ -348,7 +353,7 @@ impl SeqState {
             if self.trailing {
                 let deadline = partial.start_ts.saturating_add(span);
                 self.held.push_back((deadline, partial.id, key.to_string()));
-                self.slot(seq, key, raw).pending.push(partial);
+                self.slot(seq, key, raw).pending.push_back(partial);
                 self.live += 1;
                 if self.live > self.cap {
                     self.evict_oldest();
@@ -366,9 +371,9 @@ impl SeqState {
         let positives = self.positives;
         let slot = self.slot(seq, key, raw);
         if slot.groups.len() < positives {
-            slot.groups.resize_with(positives, Vec::new);
+            slot.groups.resize_with(positives, Group::new);
         }
-        slot.groups[p].push(partial);
+        slot.groups[p].push_back(partial);
         self.live += 1;
         if self.live > self.cap {
             self.evict_oldest();
@@ -426,8 +431,9 @@ impl SeqState {
             let Some(slot) = self.slots.get_mut(&key) else {
                 continue;
             };
-            if let Some(i) = slot.pending.iter().position(|p| p.id == id) {
-                let p = slot.pending.remove(i);
+            if let Some(i) = slot.pending.iter().position(|p| p.id == id)
+                && let Some(p) = slot.pending.remove(i)
+            {
                 self.live -= 1;
                 self.counters.completed += 1;
                 out.completed.push(p.events);
