@@ -9,10 +9,12 @@
 //! is written again carrying `docs_count`, `start` and `end`: Elastic updates
 //! the alert document in place, and a stream can only append.
 
+use crate::rule::RuleMeta;
 use crate::value::FieldPath;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
+use std::sync::OnceLock;
 
 /// `[rule.alert_suppression]` as written in the TOML file.
 #[derive(Debug, Clone, Deserialize)]
@@ -116,16 +118,21 @@ impl Default for SuppressConfig {
     }
 }
 
-/// The fields the default grouping reads.
-pub fn default_group_fields() -> [FieldPath; 5] {
-    [
-        "container.id",
-        "host.name",
-        "process.command_line",
-        "file.path",
-        "event.category",
-    ]
-    .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+/// The fields the default grouping (and the rate cap) reads, built once:
+/// `container.id`, `host.name`, `process.command_line`, `file.path`,
+/// `event.category`.
+pub fn default_group_fields() -> &'static [FieldPath; 5] {
+    static F: OnceLock<[FieldPath; 5]> = OnceLock::new();
+    F.get_or_init(|| {
+        [
+            "container.id",
+            "host.name",
+            "process.command_line",
+            "file.path",
+            "event.category",
+        ]
+        .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+    })
 }
 
 const RATE_WINDOW_NS: i64 = 60_000_000_000;
@@ -138,14 +145,6 @@ struct Window {
     count: u64,
     /// The alert written first; written again with the count at close.
     alert: Value,
-}
-
-/// What happened to an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Write,
-    Suppressed,
-    Capped,
 }
 
 #[derive(Debug, Default)]
@@ -179,8 +178,7 @@ fn first_value(path: &FieldPath, ev: &Value) -> Option<Value> {
 }
 
 fn is_file_event(ev: &Value) -> bool {
-    let p = FieldPath::new(vec!["event".into(), "category".into()]);
-    p.any(ev, &mut |v| v.as_str() == Some("file"))
+    default_group_fields()[4].any(ev, &mut |v| v.as_str() == Some("file"))
 }
 
 fn set_suppression(alert: &mut Value, terms: &[(String, Value)], w: (i64, i64, u64)) {
@@ -219,19 +217,15 @@ impl Suppressor {
     /// `build` makes them, called only when they are written: a suppressed
     /// or capped match costs no alert building. The first alert of a
     /// window gets its `kibana.alert.suppression.*` fields.
-    #[allow(clippy::too_many_arguments)]
     pub fn admit(
         &mut self,
         rule: usize,
-        settings: Option<&Suppression>,
-        interval_ms: Option<u64>,
+        meta: &RuleMeta,
         view: &Value,
         now_ns: i64,
         build: &mut dyn FnMut() -> Vec<Value>,
     ) -> Option<Vec<Value>> {
-        let written =
-            |v: Verdict, build: &mut dyn FnMut() -> Vec<Value>| (v == Verdict::Write).then(build);
-        let (window_ms, terms) = match settings {
+        let (window_ms, terms) = match &meta.suppression {
             Some(s) => {
                 let terms: Vec<(String, Option<Value>)> = s
                     .group_by
@@ -240,16 +234,16 @@ impl Suppressor {
                     .collect();
                 if s.missing == MissingFields::DoNotSuppress && terms.iter().any(|t| t.1.is_none())
                 {
-                    return written(self.rate_check(rule, view, now_ns), build);
+                    return self.rate_check(rule, view, now_ns).then(build);
                 }
                 let ms = s
                     .duration_ms
-                    .or(interval_ms)
+                    .or(meta.interval_ms)
                     .unwrap_or(self.cfg.default_window_ms.max(1));
                 (ms, terms)
             }
             None if self.cfg.default_window_ms == 0 => {
-                return written(self.rate_check(rule, view, now_ns), build);
+                return self.rate_check(rule, view, now_ns).then(build);
             }
             None => {
                 let f = default_group_fields();
@@ -281,7 +275,7 @@ impl Suppressor {
             self.suppressed += 1;
             return None;
         }
-        if self.rate_check(rule, view, now_ns) != Verdict::Write {
+        if !self.rate_check(rule, view, now_ns) {
             return None;
         }
         let mut alerts = build();
@@ -309,9 +303,11 @@ impl Suppressor {
         Some(alerts)
     }
 
-    fn rate_check(&mut self, rule: usize, view: &Value, now_ns: i64) -> Verdict {
+    /// May one more alert of `rule` for this container (or host) be written
+    /// now? Counts the ones it holds back.
+    fn rate_check(&mut self, rule: usize, view: &Value, now_ns: i64) -> bool {
         if self.cfg.rate_cap == 0 {
-            return Verdict::Write;
+            return true;
         }
         let f = default_group_fields();
         let scope = first_value(&f[0], view)
@@ -325,10 +321,10 @@ impl Suppressor {
         if e.1 >= self.cfg.rate_cap {
             e.2 += 1;
             self.capped += 1;
-            return Verdict::Capped;
+            return false;
         }
         e.1 += 1;
-        Verdict::Write
+        true
     }
 
     /// Closes the windows that ended by `now_ns` (all with `i64::MAX`) and
@@ -361,27 +357,16 @@ impl Suppressor {
             return;
         }
         let mut alert = w.alert;
-        let terms = alert
-            .pointer("/kibana/alert/suppression/terms")
-            .and_then(Value::as_array)
-            .map(|ts| {
-                ts.iter()
-                    .map(|t| {
-                        (
-                            t["field"].as_str().unwrap_or("").to_string(),
-                            t["value"].clone(),
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        set_suppression(&mut alert, &terms, (w.start_ns, w.last_ns, w.count));
+        // Same alert, same terms: only the window's span and count change.
+        if let Some(sup) = alert
+            .pointer_mut("/kibana/alert/suppression")
+            .and_then(Value::as_object_mut)
+        {
+            sup.insert("start".into(), json!(crate::date::format_ns(w.start_ns)));
+            sup.insert("end".into(), json!(crate::date::format_ns(w.last_ns)));
+            sup.insert("docs_count".into(), json!(w.count));
+        }
         self.count_alerts += 1;
         out.push(alert);
-    }
-
-    /// Open suppression windows.
-    pub fn open_windows(&self) -> usize {
-        self.windows.len()
     }
 }

@@ -133,7 +133,7 @@ impl Engine {
         let mut fields = set.fields();
         let timestamp = FieldPath::new(vec!["@timestamp".into()]);
         fields.insert(&timestamp.segments);
-        for p in default_group_fields() {
+        for p in default_group_fields().iter() {
             fields.insert(&p.segments);
         }
         for r in set.rules() {
@@ -230,14 +230,9 @@ impl Engine {
                         );
                         vec![alert]
                     };
-                    let written = self.suppress.admit(
-                        r,
-                        rule.meta.suppression.as_ref(),
-                        rule.meta.interval_ms,
-                        view,
-                        self.now_ns,
-                        &mut build,
-                    );
+                    let written = self
+                        .suppress
+                        .admit(r, &rule.meta, view, self.now_ns, &mut build);
                     self.write(written, out);
                     i += 1;
                 }
@@ -263,7 +258,7 @@ impl Engine {
                     {
                         state.on_event(seq, &matchers, view, &mut get, self.ord, ts, &mut outcome);
                     }
-                    self.completed(rule, outcome, view, out);
+                    self.completed(rule, outcome, Some(view), out);
                 }
             }
         }
@@ -280,18 +275,28 @@ impl Engine {
         }
     }
 
-    fn completed(&mut self, rule: usize, outcome: Outcome, view: &Value, out: &mut Vec<Value>) {
+    /// Writes the sequences `outcome` completed. `view` is the event that
+    /// completed them, or `None` when event time did (a held sequence).
+    fn completed(
+        &mut self,
+        rule: usize,
+        outcome: Outcome,
+        view: Option<&Value>,
+        out: &mut Vec<Value>,
+    ) {
         for events in outcome.completed {
             self.stats.sequences += 1;
             let parse = |m: &Matched| serde_json::from_str(&m.event).unwrap_or(Value::Null);
             // Suppression groups on the last event, the one that completed it:
             // the event at hand, unless a timer completed the sequence.
-            let last = if view.is_null() {
+            let last = if view.is_none() {
                 events.last().map(parse)
             } else {
                 None
             };
-            let key_view: &Value = last.as_ref().unwrap_or(view);
+            let Some(key_view) = view.or(last.as_ref()) else {
+                continue;
+            };
             let r = &self.set.rules()[rule];
             let group = alert_id(&[
                 &r.meta.rule_id,
@@ -303,21 +308,13 @@ impl Engine {
                 let docs: Vec<&Value> = docs.iter().collect();
                 build_sequence_alerts(r, &docs, &group)
             };
-            let written = self.suppress.admit(
-                rule,
-                r.meta.suppression.as_ref(),
-                r.meta.interval_ms,
-                key_view,
-                self.now_ns,
-                &mut build,
-            );
+            let written = self
+                .suppress
+                .admit(rule, &r.meta, key_view, self.now_ns, &mut build);
             self.write(written, out);
         }
-        let cap = self.states[rule]
-            .as_ref()
-            .is_some_and(|s| s.counters.evicted > 0);
-        if cap
-            && let Some(Some(st)) = self.states.get_mut(rule)
+        if let Some(Some(st)) = self.states.get_mut(rule)
+            && st.counters.evicted > 0
             && !st.warned_cap
         {
             st.warned_cap = true;
@@ -349,8 +346,7 @@ impl Engine {
                 st.advance(now_ns, &mut outcome);
             }
             if !outcome.completed.is_empty() {
-                let view = Value::Null;
-                self.completed(rule, outcome, &view, out);
+                self.completed(rule, outcome, None, out);
             }
         }
         let before = out.len();
@@ -366,8 +362,7 @@ impl Engine {
             if let Some(Some(st)) = self.states.get_mut(rule) {
                 st.finish(&mut outcome);
             }
-            let view = Value::Null;
-            self.completed(rule, outcome, &view, out);
+            self.completed(rule, outcome, None, out);
         }
         let before = out.len();
         self.suppress.expire(i64::MAX, out);

@@ -26,7 +26,7 @@ use std::collections::{HashMap, VecDeque};
 /// from the front, a new event takes from the back, both O(1) (a `Vec`
 /// here cost O(cap) per eviction: 7 k events/s with ten sequence rules).
 type Group = VecDeque<Partial>;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// One event of a partial sequence, kept as its JSON text: a parsed
 /// `Value` of an exec document held 7 KiB per partial here, its text about
@@ -86,8 +86,6 @@ impl Slot {
 /// Counters of one rule's state.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SeqCounters {
-    pub started: u64,
-    pub completed: u64,
     pub expired: u64,
     pub evicted: u64,
     pub freed_on_exit: u64,
@@ -152,12 +150,18 @@ fn push_part(key: &mut String, v: &Value) {
     key.push('\u{1f}');
 }
 
-/// The join key of `ev` for one matcher's key fields; `None` when a plain
-/// (non-optional) key is missing or null, which keeps the event out.
-pub fn join_key(keys: &[crate::sequence::KeyPath], ev: &Value) -> Option<(String, Vec<String>)> {
+/// The join key of `ev` for one matcher's key fields, and the value at
+/// position `entity` (the `process.entity_id` key, if the rule has one);
+/// `None` when a plain (non-optional) key is missing or null, which keeps
+/// the event out.
+pub fn join_key(
+    keys: &[crate::sequence::KeyPath],
+    entity: Option<usize>,
+    ev: &Value,
+) -> Option<(String, Option<String>)> {
     let mut key = String::new();
-    let mut raw = Vec::with_capacity(keys.len());
-    for k in keys {
+    let mut entity_id = None;
+    for (i, k) in keys.iter().enumerate() {
         let mut vals: Vec<&Value> = Vec::new();
         k.path.any(ev, &mut |v| {
             if !v.is_null() {
@@ -166,24 +170,22 @@ pub fn join_key(keys: &[crate::sequence::KeyPath], ev: &Value) -> Option<(String
             false
         });
         match vals.len() {
-            0 if k.optional => {
-                key.push_str("n\u{1f}");
-                raw.push(String::new());
-            }
+            0 if k.optional => key.push_str("n\u{1f}"),
             0 => return None,
             1 => {
                 push_part(&mut key, vals[0]);
-                raw.push(vals[0].as_str().map(str::to_string).unwrap_or_default());
+                if entity == Some(i) {
+                    entity_id = vals[0].as_str().map(str::to_string);
+                }
             }
             // A multi-valued key joins only on the same values in the same order.
             _ => {
                 let arr = Value::Array(vals.into_iter().cloned().collect());
                 push_part(&mut key, &arr);
-                raw.push(String::new());
             }
         }
     }
-    Some((key, raw))
+    Some((key, entity_id))
 }
 
 /// What one event did to a rule's state.
@@ -251,13 +253,13 @@ impl SeqState {
             if seq.until == Some(m) {
                 continue;
             }
-            let Some((key, raw)) = join_key(&seq.keys[m], view) else {
+            let Some((key, entity)) = join_key(&seq.keys[m], seq.entity_key, view) else {
                 continue;
             };
             for s in seq.stages_of(m) {
                 match self.roles[s] {
                     Role::Positive(p) => {
-                        self.positive(seq, p, &key, &raw, event, ord, ts, out);
+                        self.positive(p, &key, entity.as_deref(), event, ord, ts, out);
                     }
                     Role::Leading => {
                         self.slots.entry(key.clone()).or_default().lead_missing_ts = Some(ts);
@@ -283,7 +285,7 @@ impl SeqState {
         }
         if let Some(u) = seq.until
             && matchers.contains(&u)
-            && let Some((key, _)) = join_key(&seq.keys[u], view)
+            && let Some((key, _)) = join_key(&seq.keys[u], None, view)
             && let Some(slot) = self.slots.get_mut(&key)
         {
             self.live -= slot.partials();
@@ -298,10 +300,9 @@ impl SeqState {
     #[allow(clippy::too_many_arguments)]
     fn positive(
         &mut self,
-        seq: &CompiledSequence,
         p: usize,
         key: &str,
-        raw: &[String],
+        entity: Option<&str>,
         event: &mut dyn FnMut() -> Arc<str>,
         ord: u64,
         ts: i64,
@@ -315,7 +316,6 @@ impl SeqState {
                 return;
             }
             self.next_id += 1;
-            self.counters.started += 1;
             Partial {
                 id: self.next_id,
                 start_ts: ts,
@@ -353,13 +353,12 @@ impl SeqState {
             if self.trailing {
                 let deadline = partial.start_ts.saturating_add(span);
                 self.held.push_back((deadline, partial.id, key.to_string()));
-                self.slot(seq, key, raw).pending.push_back(partial);
+                self.slot(key, entity).pending.push_back(partial);
                 self.live += 1;
                 if self.live > self.cap {
                     self.evict_oldest();
                 }
             } else {
-                self.counters.completed += 1;
                 out.completed.push(partial.events);
             }
             return;
@@ -369,7 +368,7 @@ impl SeqState {
                 .push_back((partial.start_ts, partial.id, key.to_string()));
         }
         let positives = self.positives;
-        let slot = self.slot(seq, key, raw);
+        let slot = self.slot(key, entity);
         if slot.groups.len() < positives {
             slot.groups.resize_with(positives, Group::new);
         }
@@ -380,13 +379,12 @@ impl SeqState {
         }
     }
 
-    fn slot(&mut self, seq: &CompiledSequence, key: &str, raw: &[String]) -> &mut Slot {
+    fn slot(&mut self, key: &str, entity: Option<&str>) -> &mut Slot {
         if !self.slots.contains_key(key)
-            && let Some(e) = seq.entity_key
-            && let Some(id) = raw.get(e).filter(|s| !s.is_empty())
+            && let Some(id) = entity
         {
             self.by_entity
-                .entry(id.clone())
+                .entry(id.to_string())
                 .or_default()
                 .push(key.to_string());
         }
@@ -435,7 +433,6 @@ impl SeqState {
                 && let Some(p) = slot.pending.remove(i)
             {
                 self.live -= 1;
-                self.counters.completed += 1;
                 out.completed.push(p.events);
             }
             if slot.is_empty() {
@@ -504,14 +501,17 @@ impl SeqState {
 
 /// `process.entity_id` of an event that ends a process, if it is one.
 pub fn ended_entity(ev: &Value) -> Option<String> {
-    let ty = FieldPath::new(vec!["event".into(), "type".into()]);
-    let cat = FieldPath::new(vec!["event".into(), "category".into()]);
+    // Built once: this runs on every event when a rule keys on entity ids.
+    static PATHS: OnceLock<[FieldPath; 3]> = OnceLock::new();
+    let [ty, cat, id] = PATHS.get_or_init(|| {
+        ["event.type", "event.category", "process.entity_id"]
+            .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+    });
     let ends = ty.any(ev, &mut |v| v.as_str() == Some("end"))
         && cat.any(ev, &mut |v| v.as_str() == Some("process"));
     if !ends {
         return None;
     }
-    let id = FieldPath::new(vec!["process".into(), "entity_id".into()]);
     let mut out = None;
     id.any(ev, &mut |v| {
         out = v.as_str().map(str::to_string);
