@@ -36,6 +36,10 @@ pub enum Command {
     /// Evaluate rules against recorded ECS NDJSON events (from this sensor or
     /// any ECS source) and print the alerts as NDJSON.
     Replay(ReplayArgs),
+    /// Read the Kubernetes API server's audit events (webhook, log file or
+    /// stdin), map them to ECS as Elastic's kubernetes.audit_logs
+    /// integration does, evaluate rules, and write NDJSON to stdout.
+    Audit(AuditArgs),
     /// Print the kernel struct offsets resolved from this kernel's BTF and
     /// the cgroup hierarchy that will name containers, then exit.
     Offsets,
@@ -125,6 +129,39 @@ pub struct EngineArgs {
     /// evicted (counted, and logged once per rule).
     #[arg(long, default_value_t = sensor_rules::engine::DEFAULT_MAX_PARTIALS, value_name = "N")]
     pub sequence_state_cap: usize,
+
+    /// Directory for state kept across restarts: the new_terms rules'
+    /// remembered terms (and the audit log offset). Without it (run,
+    /// replay) new_terms state lives in memory only; `audit` defaults to
+    /// /var/lib/sensor-agent.
+    #[arg(long, value_name = "DIR", env = "SENSOR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// How long a new_terms rule only learns (records terms, writes no
+    /// alert) after it first sees an event: `window` (its own
+    /// history_window_start, so it knows what Elastic's window query would
+    /// find), a span such as 1h or 2d, or 0 to alert at once.
+    #[arg(long, default_value = "window", value_parser = parse_learning, value_name = "SPAN")]
+    pub new_terms_learning: Learning,
+
+    /// Term combinations one new_terms rule remembers; past it the least
+    /// recently seen is forgotten (counted in sensor_new_terms_evicted_total).
+    #[arg(long, default_value_t = sensor_rules::new_terms::DEFAULT_CAP_PER_RULE, value_name = "N")]
+    pub new_terms_cap: usize,
+}
+
+/// `--new-terms-learning`: each rule's window, or a fixed span (ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learning {
+    Window,
+    Span(u64),
+}
+
+fn parse_learning(s: &str) -> Result<Learning, String> {
+    if s == "window" {
+        return Ok(Learning::Window);
+    }
+    parse_span(s).map(Learning::Span)
 }
 
 impl EngineArgs {
@@ -133,6 +170,11 @@ impl EngineArgs {
         c.suppress.default_window_ms = self.suppress_window;
         c.suppress.rate_cap = self.alert_rate_cap;
         c.max_partials_per_rule = self.sequence_state_cap.max(1);
+        c.new_terms.learning_ms = match self.new_terms_learning {
+            Learning::Window => None,
+            Learning::Span(ms) => Some(ms),
+        };
+        c.new_terms.cap_per_rule = self.new_terms_cap.max(1);
         c
     }
 }
@@ -184,8 +226,93 @@ pub struct ReplayArgs {
     /// Directory of .toml rule files.
     #[arg(long, value_name = "DIR")]
     pub rules: PathBuf,
-    /// NDJSON file of ECS events; `-` reads stdin.
+    /// NDJSON file of ECS events (or of raw audit events with --format
+    /// k8s-audit); `-` reads stdin.
     pub input: PathBuf,
+
+    /// What the input lines are: ECS documents, or raw Kubernetes audit
+    /// events (and managed-cluster envelopes), mapped as `audit` maps them.
+    #[arg(long, value_enum, default_value = "ecs")]
+    pub format: ReplayFormat,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormat {
+    Ecs,
+    #[value(name = "k8s-audit")]
+    K8sAudit,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+
+    #[command(flatten)]
+    pub run: AuditRunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the ECS documents of raw audit events (one JSON event or
+    /// envelope per line; `-` reads stdin), without rules, and exit.
+    Map {
+        /// Audit log file (`--audit-log-path` format).
+        input: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AuditRunArgs {
+    /// Directory of detection-rules TOML files (EQL, KQL query and
+    /// new_terms rules). Without it, only the ECS events are written.
+    #[arg(long, value_name = "DIR", env = "SENSOR_RULES")]
+    pub rules: Option<PathBuf>,
+
+    /// Serve the audit webhook (HTTPS) on this address, e.g. 0.0.0.0:8443;
+    /// point the API server's --audit-webhook-config-file at it.
+    #[arg(long, value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub webhook_listen: Option<SocketAddr>,
+
+    /// PEM certificate chain the webhook presents.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require a client certificate signed by this PEM CA (the one in the
+    /// API server's webhook kubeconfig).
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Largest webhook body accepted; bigger gets 413.
+    #[arg(long, default_value_t = crate::audit::webhook::DEFAULT_MAX_BODY, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+
+    /// Batches the queue between the inputs and the rules holds; when it
+    /// is full the webhook answers 503 and the API server retries.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub queue_batches: usize,
+
+    /// Follow this audit log (the API server's --audit-log-path), through
+    /// rotation, resuming from the saved offset after a restart; `-` reads
+    /// stdin until it ends.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log_path: Option<PathBuf>,
+
+    /// Write only alerts, not the mapped events.
+    #[arg(long)]
+    pub alerts_only: bool,
+
+    /// Serve Prometheus metrics at /metrics and /healthz on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     #[command(flatten)]
     pub engine: EngineArgs,

@@ -4,6 +4,7 @@
 //! kernel capture → decode → enrich → detect (rules) → output; `pipeline`
 //! chains them for one record and `run` is the live loop around it.
 
+pub mod audit;
 pub mod capture;
 pub mod cli;
 pub mod decode;
@@ -13,3 +14,5 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod run;
+pub mod sink;
+pub mod source;

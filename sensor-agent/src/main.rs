@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sensor_agent::{
-    cli::{Cli, Command, RulesCommand},
+    audit,
+    cli::{AuditArgs, AuditCommand, Cli, Command, ReplayFormat, RulesCommand},
     detect, run,
 };
 use tracing_subscriber::EnvFilter;
@@ -56,7 +57,30 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
         Command::Rules(RulesCommand::Check { dir }) => detect::rules_check(&dir, &mut stdout),
         Command::Rules(RulesCommand::Test { dir }) => detect::rules_test(&dir, &mut stdout),
         Command::Replay(args) => {
-            detect::replay(&args.rules, &args.input, args.engine.config(), &mut stdout)?;
+            let config = args.engine.config();
+            match args.format {
+                ReplayFormat::Ecs => {
+                    detect::replay(&args.rules, &args.input, config, &mut stdout)?;
+                }
+                ReplayFormat::K8sAudit => {
+                    let state = args.engine.state_dir.as_deref();
+                    audit::replay(&args.rules, &args.input, config, state, &mut stdout)?;
+                }
+            }
+            Ok(true)
+        }
+        Command::Audit(AuditArgs {
+            command: Some(AuditCommand::Map { input }),
+            ..
+        }) => audit::map_file(&input, &mut stdout),
+        Command::Audit(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let res = rt.block_on(audit::run(args));
+            // A stdin reader blocked in read(2) must not hold the exit.
+            rt.shutdown_timeout(std::time::Duration::from_millis(200));
+            res?;
             Ok(true)
         }
         Command::Offsets => sensor_agent::capture::print_offsets(&mut stdout).map(|()| true),

@@ -45,6 +45,10 @@ pub struct Metrics {
     pub sequence_partials: Gauge,
     pub sequence_partials_evicted: Counter,
     pub sequence_partials_expired: Counter,
+    pub new_terms_evicted: Counter,
+    pub audit_events: Counter,
+    pub audit_bad_records: Counter,
+    pub audit_batches_rejected: Counter,
     /// Unix seconds of the last ring-buffer poll; /healthz fails when stale.
     heartbeat: AtomicU64,
 }
@@ -85,6 +89,10 @@ impl Metrics {
             sequence_partials: Gauge::default(),
             sequence_partials_evicted: Counter::default(),
             sequence_partials_expired: Counter::default(),
+            new_terms_evicted: Counter::default(),
+            audit_events: Counter::default(),
+            audit_bad_records: Counter::default(),
+            audit_batches_rejected: Counter::default(),
             heartbeat: AtomicU64::new(now_secs()),
         };
         {
@@ -146,6 +154,26 @@ impl Metrics {
                     "Partial sequences dropped at maxspan (or the horizon)",
                     &m.sequence_partials_expired,
                 ),
+                (
+                    "new_terms_evicted",
+                    "Term combinations a new_terms rule forgot at its cap",
+                    &m.new_terms_evicted,
+                ),
+                (
+                    "audit_events",
+                    "Kubernetes audit events read (webhook, log file or stdin)",
+                    &m.audit_events,
+                ),
+                (
+                    "audit_bad_records",
+                    "Audit records that were not JSON audit events (skipped, logged)",
+                    &m.audit_bad_records,
+                ),
+                (
+                    "audit_batches_rejected",
+                    "Webhook batches answered 503 because the queue was full (the API server retries)",
+                    &m.audit_batches_rejected,
+                ),
             ] {
                 r.register(name, help, c.clone());
             }
@@ -183,6 +211,7 @@ impl Metrics {
             (&self.sequences_matched, e.sequences),
             (&self.sequence_partials_evicted, e.partials_evicted),
             (&self.sequence_partials_expired, e.partials_expired),
+            (&self.new_terms_evicted, e.new_terms_evicted),
         ] {
             let now = c.get();
             if total > now {

@@ -4,14 +4,9 @@
 //! Kept free of the kernel and of tokio's I/O so it is unit-tested with
 //! hand-built records; `run` feeds it from the ring buffer.
 
-use std::{
-    io::Write,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{io::Write, sync::Arc, time::Duration};
 
 use sensor_rules::engine::EngineStats;
-use serde_json::Value;
 use tracing::warn;
 
 use crate::{
@@ -26,9 +21,10 @@ use crate::{
     },
     metrics::Metrics,
     output::{
-        ecs::{EcsBuilder, EcsDoc},
+        ecs::EcsBuilder,
         ndjson::{NdjsonWriter, OutputError},
     },
+    sink::Sink,
 };
 
 /// Counters for the exit summary (and, as deltas, the metrics endpoint).
@@ -93,68 +89,11 @@ pub struct Pipeline {
     cgroups: CgroupResolver,
     metadata: Option<Arc<MetadataCache>>,
     ecs: EcsBuilder,
-    emit: Emitter,
+    sink: Sink,
+    select: Selection,
     metrics: Arc<Metrics>,
     totals: Totals,
     published: Totals,
-}
-
-/// Detect and output: a document's alerts, then the lines to write. A
-/// field of its own so a document borrowing the builder can be emitted.
-struct Emitter {
-    detector: Option<Detector>,
-    select: Selection,
-    metrics: Arc<Metrics>,
-    alerts: u64,
-    /// Alert documents of the record at hand (reused).
-    pending: Vec<Value>,
-}
-
-impl Emitter {
-    fn emit<W: Write>(
-        &mut self,
-        doc: &EcsDoc<'_>,
-        out: &mut NdjsonWriter<W>,
-    ) -> Result<(), OutputError> {
-        if let Some(detector) = &mut self.detector {
-            let started = Instant::now();
-            detector.evaluate(doc, &mut self.pending);
-            self.metrics
-                .rule_eval_seconds
-                .observe(started.elapsed().as_secs_f64());
-        }
-        if self.select.writes(doc.action()) {
-            out.write(doc)?;
-        }
-        self.write_pending(out)
-    }
-
-    fn write_pending<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
-        for alert in self.pending.drain(..) {
-            self.alerts += 1;
-            self.metrics
-                .alert(alert["rule"]["name"].as_str().unwrap_or(""));
-            out.write(&alert)?;
-        }
-        Ok(())
-    }
-
-    /// Writes what the engine closes at event time `now_ns` (or, with
-    /// `None`, everything still open: the stream ends).
-    fn close<W: Write>(
-        &mut self,
-        now_ns: Option<i64>,
-        out: &mut NdjsonWriter<W>,
-    ) -> Result<(), OutputError> {
-        if let Some(detector) = &mut self.detector {
-            match now_ns {
-                Some(ns) => detector.advance(ns, &mut self.pending),
-                None => detector.finish(&mut self.pending),
-            }
-            detector.log_notices();
-        }
-        self.write_pending(out)
-    }
 }
 
 impl Pipeline {
@@ -172,13 +111,8 @@ impl Pipeline {
             cgroups,
             metadata,
             ecs,
-            emit: Emitter {
-                detector,
-                select,
-                metrics: metrics.clone(),
-                alerts: 0,
-                pending: Vec::new(),
-            },
+            sink: Sink::new(detector, metrics.clone()),
+            select,
             metrics,
             totals: Totals::default(),
             published: Totals::default(),
@@ -187,7 +121,7 @@ impl Pipeline {
 
     pub fn totals(&self) -> Totals {
         Totals {
-            alerts: self.emit.alerts,
+            alerts: self.sink.alerts(),
             ..self.totals
         }
     }
@@ -198,7 +132,7 @@ impl Pipeline {
 
     /// The rule engine's counters (suppressed, sequences, ...), if rules run.
     pub fn engine_stats(&self) -> Option<EngineStats> {
-        self.emit.detector.as_ref().map(Detector::stats)
+        self.sink.engine_stats()
     }
 
     /// Event time is `now_ns` (wall clock, on a timer): closes suppression
@@ -209,12 +143,12 @@ impl Pipeline {
         now_ns: i64,
         out: &mut NdjsonWriter<W>,
     ) -> Result<(), OutputError> {
-        self.emit.close(Some(now_ns), out)
+        self.sink.close(Some(now_ns), out)
     }
 
     /// The agent stops: every open window closes with its count alert.
     pub fn finish<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
-        self.emit.close(None, out)
+        self.sink.close(None, out)
     }
 
     /// Loads the processes already running, with their container ids.
@@ -246,7 +180,7 @@ impl Pipeline {
                 let ctx = container.as_ref().map(|c| self.context(c));
                 let view = self.table.on_exec(&rec, container);
                 let doc = self.ecs.exec(&rec, &view, ctx.as_ref());
-                self.emit.emit(&doc, out)
+                self.sink.emit(&doc, self.select.writes(doc.action()), out)
             }
             Ok(Record::Fork(rec)) => {
                 self.totals.fork += 1;
@@ -256,14 +190,14 @@ impl Pipeline {
                 };
                 let ctx = self.context_of(&view);
                 let doc = self.ecs.fork(&rec, &view, ctx.as_ref());
-                self.emit.emit(&doc, out)
+                self.sink.emit(&doc, self.select.writes(doc.action()), out)
             }
             Ok(Record::Exit(rec)) => {
                 self.totals.exit += 1;
                 let view = self.table.on_exit(&rec);
                 let ctx = self.context_of(&view);
                 let doc = self.ecs.end(&rec, &view, ctx.as_ref());
-                self.emit.emit(&doc, out)
+                self.sink.emit(&doc, self.select.writes(doc.action()), out)
             }
             Err(e) => {
                 self.totals.decode_errors += 1;
@@ -331,6 +265,7 @@ mod tests {
     use std::path::PathBuf;
 
     use sensor_rules::loader::{FileOutcome, load_str};
+    use serde_json::Value;
     use serde_json::json;
 
     use super::*;

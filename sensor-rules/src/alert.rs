@@ -68,7 +68,12 @@ pub fn build_alert(rule: &Rule, event: &Value) -> Value {
         "kibana".into(),
         json!({"alert": {"rule": {"name": m.name, "rule_id": m.rule_id, "references": m.references}}}),
     );
-    Value::Object(alert)
+    let mut alert = Value::Object(alert);
+    if m.building_block {
+        // The rule is a building block (Elastic hides its alerts by default).
+        set_kibana_alert(&mut alert, "building_block_type", json!("default"));
+    }
+    alert
 }
 
 /// A short stable id: the hex of a hash of the parts.

@@ -4,7 +4,7 @@
 use crate::engine::{Engine, EngineStats};
 use crate::loader::load_dir;
 use crate::ruleset::RuleSet;
-use crate::testing::{Expect, run_rule_tests};
+use crate::testing::{Expect, Mapper, run_rule_tests};
 use serde_json::Value;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
@@ -46,7 +46,12 @@ pub fn check(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
 
 /// Runs the shipped example events. Returns false on any failure or problem.
 pub fn test(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
-    let report = run_rule_tests(dir)?;
+    test_with(dir, None, out)
+}
+
+/// [`test`], with a mapper for examples in a raw source format.
+pub fn test_with(dir: &Path, mapper: Option<Mapper>, out: &mut dyn Write) -> io::Result<bool> {
+    let report = run_rule_tests(dir, mapper)?;
     for rt in &report.rules {
         let status = if rt.passed() { "ok  " } else { "FAIL" };
         writeln!(
@@ -113,7 +118,28 @@ fn write_alerts(out: &mut dyn Write, alerts: &mut Vec<Value>) -> io::Result<()> 
 /// replaced, never fatal. Only I/O errors on `out` stop it.
 pub fn replay(
     engine: &mut Engine,
+    input: impl BufRead,
+    out: &mut dyn Write,
+    diag: &mut dyn Write,
+) -> io::Result<ReplaySummary> {
+    replay_mapped(engine, input, &mut ecs_line, out, diag)
+}
+
+/// One NDJSON line of ECS: a JSON object.
+fn ecs_line(line: &str) -> Result<Vec<Value>, String> {
+    match serde_json::from_str(line) {
+        Ok(v @ Value::Object(_)) => Ok(vec![v]),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+/// [`replay`] over lines of any format: `map` turns one line into the ECS
+/// documents it holds, or says why it cannot.
+pub fn replay_mapped(
+    engine: &mut Engine,
     mut input: impl BufRead,
+    map: &mut dyn FnMut(&str) -> Result<Vec<Value>, String>,
     out: &mut dyn Write,
     diag: &mut dyn Write,
 ) -> io::Result<ReplaySummary> {
@@ -131,23 +157,20 @@ pub fn replay(
         if line.trim().is_empty() {
             continue;
         }
-        let event: Value = match serde_json::from_str(&line) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => {
-                s.bad_lines += 1;
-                let _ = writeln!(diag, "line {line_no}: skipped: not a JSON object");
-                continue;
-            }
+        let docs = match map(&line) {
+            Ok(d) => d,
             Err(e) => {
                 s.bad_lines += 1;
-                let _ = writeln!(diag, "line {line_no}: skipped: invalid JSON: {e}");
+                let _ = writeln!(diag, "line {line_no}: skipped: {e}");
                 continue;
             }
         };
-        s.events += 1;
-        engine.process(&event, &mut || event.clone(), &mut alerts);
-        s.alerts += alerts.len() as u64;
-        write_alerts(out, &mut alerts)?;
+        for event in docs {
+            s.events += 1;
+            engine.process(&event, &mut || event.clone(), &mut alerts);
+            s.alerts += alerts.len() as u64;
+            write_alerts(out, &mut alerts)?;
+        }
     }
     engine.finish(&mut alerts);
     s.alerts += alerts.len() as u64;

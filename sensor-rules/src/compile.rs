@@ -107,6 +107,28 @@ pub enum Node {
         field: FieldPath,
         ms: i64,
     },
+    /// KQL `path:{ inner }`: `inner` holds for one object under `path`
+    /// (its fields are relative to it); `full` lists them from the root.
+    Nested {
+        path: FieldPath,
+        inner: Box<Node>,
+        full: Vec<FieldPath>,
+    },
+    /// KQL on a text field (`message`, `*.text`): the value is split into
+    /// lower-case words, as the standard analyzer does; `phrase` needs
+    /// them adjacent and in order, otherwise any one word matches.
+    Text {
+        field: FieldPath,
+        words: Vec<TextWord>,
+        phrase: bool,
+    },
+}
+
+/// One analysed word of a KQL text query: literal, or a wildcard pattern.
+#[derive(Debug, Clone)]
+pub enum TextWord {
+    Exact(String),
+    Wild(Wildcard),
 }
 
 impl Operand {
@@ -130,7 +152,8 @@ impl Node {
             Node::And(xs) | Node::Or(xs) => xs.iter().for_each(|x| x.fields(out)),
             Node::Not(x) => x.fields(out),
             Node::Str { src, .. } | Node::IsNull(src) | Node::Truthy(src) => src.fields(out),
-            Node::DateCmp { field, .. } => out.push(field),
+            Node::DateCmp { field, .. } | Node::Text { field, .. } => out.push(field),
+            Node::Nested { full, .. } => out.extend(full.iter()),
             Node::Cmp { lhs, rhs, .. } => {
                 lhs.fields(out);
                 rhs.fields(out);
@@ -171,7 +194,7 @@ fn lit_val(l: &Literal) -> Val<'static> {
     }
 }
 
-fn exact_test(values: Vec<String>, ci: bool) -> StrTest {
+pub(crate) fn exact_test(values: Vec<String>, ci: bool) -> StrTest {
     let values = if ci {
         values.iter().map(|s| fold(s).into_owned()).collect()
     } else {
@@ -475,7 +498,7 @@ fn flatten(xs: &[Expr], and_: bool) -> Result<Vec<Node>, CompileError> {
 /// Conditions have no side effects and cannot fail, so `and`/`or` operands
 /// may run in any order: run the cheap ones first so short-circuiting skips
 /// the wildcard lists and regexes on most events. The sort is stable.
-fn cheapest_first(mut xs: Vec<Node>) -> Vec<Node> {
+pub(crate) fn cheapest_first(mut xs: Vec<Node>) -> Vec<Node> {
     xs.sort_by_key(cost);
     xs
 }
@@ -503,6 +526,8 @@ fn cost(n: &Node) -> u32 {
         Node::InList { lhs, list, .. } => 4 + operand(lhs) + list.iter().map(operand).sum::<u32>(),
         Node::Truthy(o) => 2 + operand(o),
         Node::DateCmp { field, .. } => 6 + field.segments.len() as u32,
+        Node::Text { field, words, .. } => 8 + field.segments.len() as u32 + words.len() as u32,
+        Node::Nested { path, inner, .. } => 4 + path.segments.len() as u32 + cost(inner),
         Node::Not(x) => cost(x),
         // Operands are already sorted: an `and` usually stops at its first one.
         Node::And(xs) => xs.first().map_or(0, cost) + xs.len() as u32,

@@ -85,6 +85,19 @@ impl Node {
                     .any(|item| each(item, ev, &mut |b| values_equal(&a, &b, *ci)))
             }),
             Node::Truthy(op) => each(op, ev, &mut |v| v == Val::Bool(true)),
+            Node::Nested { path, inner, .. } => {
+                path.any(ev, &mut |obj| obj.is_object() && inner.eval(obj))
+            }
+            Node::Text {
+                field,
+                words,
+                phrase,
+            } => field.any(ev, &mut |j| {
+                Val::from_json(j)
+                    .as_ref()
+                    .and_then(Val::keyword)
+                    .is_some_and(|s| crate::kql::text_matches(&s, words, *phrase))
+            }),
             Node::DateCmp { op, field, ms } => field.any(ev, &mut |j| {
                 Val::from_json(j)
                     .as_ref()

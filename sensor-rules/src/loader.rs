@@ -2,8 +2,11 @@
 //! (valid but not runnable here, with the reason) and errors (`file:line:col`).
 
 use crate::error::ErrorKind;
-use crate::rule::{Rule, RuleMeta, Threat, compile_eql};
+use crate::kql::compile_kql;
+use crate::new_terms::NewTermsSpec;
+use crate::rule::{Rule, RuleMeta, RuleQuery, Threat, compile_eql};
 use crate::suppress::{RawSuppression, Suppression};
+use crate::value::FieldPath;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt;
@@ -130,6 +133,69 @@ struct RawRule {
     interval: Option<String>,
     #[serde(default)]
     alert_suppression: Option<RawSuppression>,
+    #[serde(default)]
+    new_terms: Option<RawNewTerms>,
+    #[serde(default)]
+    building_block_type: Option<String>,
+}
+
+/// `[rule.new_terms]` as detection-rules writes it.
+#[derive(Deserialize)]
+struct RawNewTerms {
+    field: String,
+    value: Vec<String>,
+    #[serde(default)]
+    history_window_start: Vec<RawNamedValue>,
+}
+
+#[derive(Deserialize)]
+struct RawNamedValue {
+    field: String,
+    value: String,
+}
+
+/// At most this many new_terms fields (Elastic's limit).
+const MAX_NEW_TERMS_FIELDS: usize = 3;
+
+impl RawNewTerms {
+    fn spec(&self) -> Result<NewTermsSpec, String> {
+        if self.field != "new_terms_fields" {
+            return Err(format!(
+                "field = \"{}\": expected \"new_terms_fields\"",
+                self.field
+            ));
+        }
+        if self.value.is_empty() || self.value.len() > MAX_NEW_TERMS_FIELDS {
+            return Err(format!(
+                "new_terms_fields needs 1 to {MAX_NEW_TERMS_FIELDS} fields, not {}",
+                self.value.len()
+            ));
+        }
+        let window = self
+            .history_window_start
+            .iter()
+            .find(|h| h.field == "history_window_start")
+            .ok_or("history_window_start is missing (e.g. value = \"now-7d\")")?;
+        let history_window_ms = window
+            .value
+            .trim()
+            .strip_prefix("now-")
+            .and_then(parse_span_ms)
+            .ok_or_else(|| {
+                format!(
+                    "history_window_start = \"{}\": use now-<N><unit>, such as now-7d",
+                    window.value
+                )
+            })?;
+        Ok(NewTermsSpec {
+            fields: self
+                .value
+                .iter()
+                .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+                .collect(),
+            history_window_ms,
+        })
+    }
 }
 
 /// `5m`, `30s`, `1h`, `500ms` (detection-rules' `interval`) in milliseconds.
@@ -263,24 +329,45 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
             reason,
         })
     };
-    if r.rule_type != "eql" {
-        return declined(format!(
-            "rule type '{}' is not supported (only type = \"eql\" rules, single-event and sequence, run on the node)",
-            r.rule_type
-        ));
-    }
-    if let Some(lang) = r.language.as_deref().filter(|l| *l != "eql") {
-        return declined(format!(
-            "query language '{lang}' is not supported (only EQL)"
-        ));
-    }
+    let language = r
+        .language
+        .clone()
+        .unwrap_or_else(|| if r.rule_type == "eql" { "eql" } else { "kuery" }.into());
+    let lang_name = match (r.rule_type.as_str(), language.as_str()) {
+        ("eql", "eql") => "EQL",
+        ("query" | "new_terms", "kuery") => "KQL",
+        ("esql", _) | (_, "esql") => {
+            return declined(
+                "ES|QL rules are not supported (they run as Elasticsearch queries over an index)"
+                    .into(),
+            );
+        }
+        ("query" | "new_terms", "lucene") => {
+            return declined("Lucene query syntax is not supported (only KQL and EQL)".into());
+        }
+        ("eql" | "query" | "new_terms", other) => {
+            return declined(format!(
+                "query language '{other}' is not supported for type \"{}\"",
+                r.rule_type
+            ));
+        }
+        (other, _) => {
+            return declined(format!(
+                "rule type '{other}' is not supported (eql, query and new_terms rules run on the node; \
+                 threshold, machine_learning, threat_match and esql need an Elasticsearch index)"
+            ));
+        }
+    };
     let Some(query) = r.query.as_ref() else {
         return err(
             LoadErrorKind::Toml,
             file,
             text,
             0,
-            format!("rule '{}' has type \"eql\" but no query", r.name),
+            format!(
+                "rule '{}' has type \"{}\" but no query",
+                r.name, r.rule_type
+            ),
         );
     };
     let span = query.span();
@@ -295,7 +382,12 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         };
         span.start + rel
     };
-    let compiled = match compile_eql(qtext) {
+    let compiled = if lang_name == "EQL" {
+        compile_eql(qtext)
+    } else {
+        compile_kql(qtext).map(RuleQuery::Event)
+    };
+    let compiled = match compiled {
         Ok(c) => c,
         Err(e) if e.kind == ErrorKind::Unsupported => {
             let (line, col) = line_col(text, to_file(e.pos));
@@ -303,9 +395,9 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         }
         Err(e) => {
             let what = if e.kind == ErrorKind::Syntax {
-                "EQL syntax error"
+                format!("{lang_name} syntax error")
             } else {
-                "EQL error"
+                format!("{lang_name} error")
             };
             return err(
                 LoadErrorKind::Query(e.kind),
@@ -316,6 +408,36 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
             );
         }
     };
+    let new_terms = match (r.rule_type.as_str(), &r.new_terms) {
+        ("new_terms", Some(nt)) => match nt.spec() {
+            Ok(s) => Some(s),
+            Err(m) => {
+                return err(
+                    LoadErrorKind::Toml,
+                    file,
+                    text,
+                    0,
+                    format!("rule '{}': [rule.new_terms]: {m}", r.name),
+                );
+            }
+        },
+        ("new_terms", None) => {
+            return err(
+                LoadErrorKind::Toml,
+                file,
+                text,
+                0,
+                format!(
+                    "rule '{}' has type \"new_terms\" but no [rule.new_terms] (new_terms_fields and history_window_start)",
+                    r.name
+                ),
+            );
+        }
+        _ => None,
+    };
+    if new_terms.is_some() && matches!(compiled, RuleQuery::Sequence(_)) {
+        return declined("a new_terms rule cannot be a sequence".into());
+    }
     let suppression = match r.alert_suppression.map(Suppression::try_from).transpose() {
         Ok(s) => s,
         Err(message) => {
@@ -344,7 +466,7 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         severity: r.severity,
         risk_score: r.risk_score,
         rule_type: r.rule_type,
-        language: r.language.unwrap_or_else(|| "eql".into()),
+        language,
         query: qtext.clone(),
         tags: r.tags,
         references: r.references,
@@ -358,6 +480,8 @@ pub fn load_str(text: &str, file: &Path) -> FileOutcome {
         threat: r.threat,
         file: file.to_path_buf(),
         suppression,
+        new_terms,
+        building_block: r.building_block_type.is_some(),
         interval_ms: r.interval.as_deref().and_then(parse_span_ms),
         lookback_ms: r
             .from

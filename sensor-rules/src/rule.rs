@@ -2,6 +2,7 @@
 
 use crate::compile::{Compiled, compile_query};
 use crate::error::Error;
+use crate::new_terms::NewTermsSpec;
 use crate::parser::{Parsed, parse_query};
 use crate::sequence::{CompiledSequence, compile_sequence};
 use crate::suppress::Suppression;
@@ -67,6 +68,10 @@ pub struct RuleMeta {
     pub file: PathBuf,
     /// `[rule.alert_suppression]`, if the rule sets it.
     pub suppression: Option<Suppression>,
+    /// `[rule.new_terms]` of a `new_terms` rule.
+    pub new_terms: Option<NewTermsSpec>,
+    /// `building_block_type` is set: alerts are marked as building blocks.
+    pub building_block: bool,
     /// `interval`, parsed (`5m`), in milliseconds.
     pub interval_ms: Option<u64>,
     /// How far back `from` looks (`now-6m`), in milliseconds.

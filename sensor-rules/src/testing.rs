@@ -3,7 +3,10 @@
 //! "event": {...}}` per line, each evaluated against that file's rule only.
 //! A sequence's example gives its events in order: `"events": [{...}, ...]`;
 //! it matches when the rule raised an alert by the end of them (suppression
-//! off, so every match counts).
+//! off, so every match counts). `"history": [...]` gives events fed first
+//! whose alerts do not count (a new_terms rule's terms seen before).
+//! `"format": "k8s-audit"` says the events are raw source records that a
+//! [`Mapper`] turns into ECS first (the agent supplies it).
 
 use crate::engine::{Engine, EngineConfig};
 use crate::loader::{self, Declined, FileOutcome, LoadError};
@@ -26,17 +29,54 @@ struct Case {
     event: Option<serde_json::Value>,
     #[serde(default)]
     events: Vec<serde_json::Value>,
+    #[serde(default)]
+    history: Vec<serde_json::Value>,
+    #[serde(default)]
+    format: Option<String>,
 }
 
-/// Does `rule` raise an alert over `events`, fed in order to a fresh engine?
-pub fn raises_alert(rule: &crate::Rule, events: &[serde_json::Value]) -> bool {
+/// Turns a raw record of a named format (`k8s-audit`) into ECS documents.
+pub type Mapper<'a> =
+    &'a dyn Fn(&str, &serde_json::Value) -> Result<Vec<serde_json::Value>, String>;
+
+/// Does `rule` raise an alert over `events`, fed in order to a fresh engine
+/// after `history` (whose alerts do not count)?
+pub fn raises_alert(
+    rule: &crate::Rule,
+    history: &[serde_json::Value],
+    events: &[serde_json::Value],
+) -> bool {
     let mut engine = Engine::new(vec![rule.clone()], EngineConfig::unsuppressed());
     let mut alerts = Vec::new();
+    for ev in history {
+        engine.process(ev, &mut || ev.clone(), &mut alerts);
+    }
+    alerts.clear();
     for ev in events {
         engine.process(ev, &mut || ev.clone(), &mut alerts);
     }
     engine.finish(&mut alerts);
     !alerts.is_empty()
+}
+
+fn map_all(
+    mapper: Option<Mapper>,
+    format: Option<&str>,
+    events: Vec<serde_json::Value>,
+) -> Result<Vec<serde_json::Value>, String> {
+    let Some(format) = format else {
+        return Ok(events);
+    };
+    let Some(mapper) = mapper else {
+        return Err(format!(
+            "format \"{format}\" needs the agent's mapping: run `sensor-agent rules test`"
+        ));
+    };
+    let mut out = Vec::new();
+    for ev in &events {
+        out.extend(mapper(format, ev)?);
+    }
+    Ok(out)
 }
 
 /// An example whose outcome differed from its `expect`.
@@ -89,7 +129,7 @@ pub fn tests_path(rule_file: &Path) -> PathBuf {
     dir.join("tests").join(stem).with_extension("ndjson")
 }
 
-pub fn run_rule_tests(rules_dir: &Path) -> std::io::Result<TestReport> {
+pub fn run_rule_tests(rules_dir: &Path, mapper: Option<Mapper>) -> std::io::Result<TestReport> {
     let mut report = TestReport::default();
     for file in loader::rule_files(rules_dir)? {
         let rule = match loader::load_file(&file) {
@@ -133,6 +173,17 @@ pub fn run_rule_tests(rules_dir: &Path) -> std::io::Result<TestReport> {
                     };
                     let events: Vec<serde_json::Value> =
                         case.event.into_iter().chain(case.events).collect();
+                    let format = case.format.as_deref();
+                    let mapped = map_all(mapper, format, events)
+                        .and_then(|e| Ok((e, map_all(mapper, format, case.history)?)));
+                    let (events, history) = match mapped {
+                        Ok(x) => x,
+                        Err(e) => {
+                            rt.problems
+                                .push(format!("{}:{}: {e}", rt.tests_file.display(), i + 1));
+                            continue;
+                        }
+                    };
                     if events.is_empty() {
                         rt.problems.push(format!(
                             "{}:{}: example has neither \"event\" nor \"events\"",
@@ -146,7 +197,7 @@ pub fn run_rule_tests(rules_dir: &Path) -> std::io::Result<TestReport> {
                         Expect::Match => rt.expect_match += 1,
                         Expect::NoMatch => rt.expect_no_match += 1,
                     }
-                    if raises_alert(&rule, &events) != (case.expect == Expect::Match) {
+                    if raises_alert(&rule, &history, &events) != (case.expect == Expect::Match) {
                         rt.failures.push(CaseFailure {
                             line: i + 1,
                             expect: case.expect,

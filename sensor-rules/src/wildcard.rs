@@ -30,6 +30,13 @@ pub struct Wildcard {
     ci: bool,
 }
 
+/// One piece of a pattern built from parsed text (see [`Wildcard::from_pieces`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Lit(String),
+    Star,
+}
+
 /// Does the pattern text contain a `*` or `?`? A backslash escapes nothing.
 pub fn has_wildcard(pattern: &str) -> bool {
     pattern.contains(['*', '?'])
@@ -53,6 +60,29 @@ impl Wildcard {
                 }
                 '?' => items.push(Item::One),
                 c => items.extend(c.encode_utf8(&mut buf).bytes().map(Item::Lit)),
+            }
+        }
+        Wildcard {
+            shape: shape_of(items),
+            ci,
+        }
+    }
+
+    /// A KQL pattern: `*` is the only wildcard, so `?` and an escaped `\*`
+    /// arrive as literal text in `Lit` pieces.
+    pub fn from_pieces(pieces: &[Piece], ci: bool) -> Wildcard {
+        let mut items = Vec::new();
+        for p in pieces {
+            match p {
+                Piece::Star => {
+                    if items.last() != Some(&Item::Star) {
+                        items.push(Item::Star);
+                    }
+                }
+                Piece::Lit(s) => {
+                    let s = if ci { fold(s) } else { s.as_str().into() };
+                    items.extend(s.bytes().map(Item::Lit));
+                }
             }
         }
         Wildcard {

@@ -77,20 +77,14 @@ fn sequence_rule_loads_as_a_sequence() {
 }
 
 #[test]
-fn non_eql_rule_types_are_declined_with_reason() {
+fn index_backed_rule_types_are_declined_with_reason() {
     for (file, ty) in [
-        ("rules/type_new_terms.toml", "new_terms"),
-        ("rules/type_threshold.toml", "threshold"),
-        ("rules/type_esql.toml", "esql"),
-        ("rules/type_machine_learning.toml", "machine_learning"),
-        ("rules/type_kuery.toml", "query"),
+        ("rules/type_threshold.toml", "'threshold'"),
+        ("rules/type_esql.toml", "ES|QL"),
+        ("rules/type_machine_learning.toml", "'machine_learning'"),
     ] {
         match load_file(&fixture(file)) {
-            FileOutcome::Declined(d) => assert!(
-                d.reason.contains(&format!("'{ty}'")),
-                "{file}: {}",
-                d.reason
-            ),
+            FileOutcome::Declined(d) => assert!(d.reason.contains(ty), "{file}: {}", d.reason),
             other => panic!("{file}: expected declined, got {other:?}"),
         }
     }
@@ -164,8 +158,8 @@ fn missing_required_key_is_an_error() {
 #[test]
 fn load_dir_splits_loaded_declined_and_errors() {
     let report = sensor_rules::loader::load_dir(&fixture("rules")).unwrap();
-    assert_eq!(report.rules.len(), 2);
-    assert_eq!(report.declined.len(), 5);
+    assert_eq!(report.rules.len(), 4);
+    assert_eq!(report.declined.len(), 3);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let bad = sensor_rules::loader::load_dir(&fixture("bad")).unwrap();
     assert_eq!(bad.errors.len(), 3);
@@ -184,4 +178,45 @@ fn duplicate_rule_id_is_an_error() {
     assert_eq!(report.errors.len(), 1);
     assert!(report.errors[0].message.contains("duplicate rule_id"));
     assert!(report.errors[0].file.ends_with("b.toml"));
+}
+
+#[test]
+fn kql_query_and_new_terms_rules_load() {
+    let FileOutcome::Loaded(r) = load_file(&fixture("rules/kuery_curl.toml")) else {
+        panic!("kuery rule did not load");
+    };
+    assert_eq!(
+        (r.meta.rule_type.as_str(), r.meta.language.as_str()),
+        ("query", "kuery")
+    );
+    let FileOutcome::Loaded(r) = load_file(&fixture("rules/new_terms_user_agent.toml")) else {
+        panic!("new_terms rule did not load");
+    };
+    let nt = r.meta.new_terms.expect("new_terms spec");
+    assert_eq!(nt.fields[0].dotted(), "user_agent.original");
+    assert_eq!(nt.history_window_ms, 7 * 86_400_000);
+}
+
+#[test]
+fn kql_error_reports_line_and_column_in_the_file() {
+    let text = "[rule]\nname = \"n\"\nrule_id = \"i\"\ntype = \"query\"\nlanguage = \"kuery\"\nquery = '''\na:b and\n  c:(d or e'''\n";
+    let FileOutcome::Error(e) = load_str(text, Path::new("k.toml")) else {
+        panic!("expected an error");
+    };
+    assert_eq!((e.line, e.col), (8, 12), "{e}");
+    assert!(e.message.contains("KQL syntax error"), "{e}");
+}
+
+#[test]
+fn lucene_is_declined_and_new_terms_without_fields_is_an_error() {
+    let lucene = "[rule]\nname = \"n\"\nrule_id = \"i\"\ntype = \"query\"\nlanguage = \"lucene\"\nquery = 'a:b'\n";
+    assert!(matches!(
+        load_str(lucene, Path::new("l.toml")),
+        FileOutcome::Declined(_)
+    ));
+    let nt = "[rule]\nname = \"n\"\nrule_id = \"i\"\ntype = \"new_terms\"\nquery = 'a:b'\n";
+    let FileOutcome::Error(e) = load_str(nt, Path::new("n.toml")) else {
+        panic!("expected an error");
+    };
+    assert!(e.message.contains("[rule.new_terms]"), "{e}");
 }

@@ -154,23 +154,22 @@ fn alert_threat_comes_from_the_rule() {
 
 #[test]
 fn rule_tests_pass_for_correct_examples() {
-    let report = run_rule_tests(&fixture("rules")).unwrap();
+    let report = run_rule_tests(&fixture("rules"), None).unwrap();
     assert!(report.passed(), "{report:?}");
-    assert_eq!(report.rules.len(), 2);
+    assert_eq!(report.rules.len(), 4);
     for rt in &report.rules {
-        assert_eq!(
-            (rt.expect_match, rt.expect_no_match),
-            (2, 3),
-            "{}",
+        assert!(
+            rt.expect_match >= 1 && rt.expect_no_match >= 1 && rt.failures.is_empty(),
+            "{}: {rt:?}",
             rt.rule_name
         );
     }
-    assert_eq!(report.declined.len(), 5);
+    assert_eq!(report.declined.len(), 3);
 }
 
 #[test]
 fn rule_tests_report_failures_and_missing_examples() {
-    let report = run_rule_tests(&fixture("failing")).unwrap();
+    let report = run_rule_tests(&fixture("failing"), None).unwrap();
     assert!(!report.passed());
     let no_ex = report
         .rules

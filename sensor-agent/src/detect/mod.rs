@@ -23,7 +23,8 @@ pub fn rules_check(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
 /// `sensor-agent rules test DIR`: runs each rule's `tests/<stem>.ndjson`
 /// examples. `Ok(false)` on any failing example or missing TP/FP example.
 pub fn rules_test(dir: &Path, out: &mut dyn Write) -> anyhow::Result<bool> {
-    sensor_rules::cli::test(dir, out).with_context(|| format!("testing rules in {}", dir.display()))
+    sensor_rules::cli::test_with(dir, Some(&crate::audit::test_mapper), out)
+        .with_context(|| format!("testing rules in {}", dir.display()))
 }
 
 /// `sensor-agent replay --rules DIR FILE`: evaluates recorded ECS NDJSON
@@ -57,6 +58,9 @@ pub fn replay(
     );
     Ok(summary)
 }
+
+/// The new_terms store's file in the state directory.
+pub const NEW_TERMS_FILE: &str = "new_terms.json";
 
 /// The live pipeline's rule engine: single-event rules, sequence state
 /// and suppression (see `sensor_rules::engine`).
@@ -104,6 +108,26 @@ impl Detector {
             &mut || serde_json::to_value(event).unwrap_or(Value::Null),
             out,
         );
+    }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Restores the new_terms store from `dir` (a missing store is a fresh start).
+    pub fn restore_state(&mut self, dir: &Path) -> anyhow::Result<()> {
+        self.engine
+            .load_new_terms(&dir.join(NEW_TERMS_FILE))
+            .map_err(|e| anyhow::anyhow!("new_terms state: {e}"))
+    }
+
+    /// Saves the new_terms store into `dir` if it changed.
+    pub fn save_state(&mut self, dir: &Path) -> anyhow::Result<()> {
+        let path = dir.join(NEW_TERMS_FILE);
+        self.engine
+            .save_new_terms(&path)
+            .map(|_| ())
+            .with_context(|| format!("saving the new_terms state to {}", path.display()))
     }
 
     /// Event time reached `now_ns` with no event: closes what is due.

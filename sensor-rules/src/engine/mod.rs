@@ -11,6 +11,7 @@
 pub mod sequence;
 
 use crate::alert::{alert_id, build_alert, build_sequence_alerts, set_kibana_alert};
+use crate::new_terms::{NewTerms, NewTermsConfig, Verdict};
 use crate::project::FieldSet;
 use crate::rule::{Rule, RuleQuery};
 use crate::ruleset::{Owner, RuleSet};
@@ -32,6 +33,7 @@ const SWEEP_NS: i64 = 100_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
     pub suppress: SuppressConfig,
+    pub new_terms: NewTermsConfig,
     pub max_partials_per_rule: usize,
     pub default_horizon_ms: u64,
 }
@@ -40,6 +42,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             suppress: SuppressConfig::default(),
+            new_terms: NewTermsConfig::default(),
             max_partials_per_rule: DEFAULT_MAX_PARTIALS,
             default_horizon_ms: DEFAULT_HORIZON_MS,
         }
@@ -47,14 +50,18 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
-    /// Every match written: no default suppression and no rate cap (rule
-    /// tests, and tools that want the raw matches).
+    /// Every match written: no default suppression, no rate cap and no
+    /// new_terms learning (rule tests, and tools that want the raw matches).
     pub fn unsuppressed() -> EngineConfig {
         EngineConfig {
             suppress: SuppressConfig {
                 default_window_ms: 0,
                 rate_cap: 0,
                 ..SuppressConfig::default()
+            },
+            new_terms: NewTermsConfig {
+                learning_ms: Some(0),
+                ..NewTermsConfig::default()
             },
             ..EngineConfig::default()
         }
@@ -78,6 +85,13 @@ pub struct EngineStats {
     pub partials_expired: u64,
     pub partials_evicted: u64,
     pub partials_freed_on_exit: u64,
+    /// new_terms matches whose terms were seen within the window.
+    pub new_terms_known: u64,
+    /// new_terms matches with a new term while the rule was learning.
+    pub new_terms_learned: u64,
+    /// Remembered term combinations, and those evicted at the cap.
+    pub new_terms: u64,
+    pub new_terms_evicted: u64,
 }
 
 struct Paths {
@@ -89,6 +103,7 @@ pub struct Engine {
     fields: FieldSet,
     states: Vec<Option<SeqState>>,
     suppress: Suppressor,
+    terms: NewTerms,
     paths: Paths,
     ord: u64,
     now_ns: i64,
@@ -143,6 +158,13 @@ impl Engine {
                 }
             }
         }
+        for r in set.rules() {
+            if let Some(nt) = &r.meta.new_terms {
+                for p in &nt.fields {
+                    fields.insert(&p.segments);
+                }
+            }
+        }
         if has_entity_keys {
             fields.insert(&["event", "type"]);
             fields.insert(&["process", "entity_id"]);
@@ -152,6 +174,7 @@ impl Engine {
             fields,
             states,
             suppress: Suppressor::new(cfg.suppress),
+            terms: NewTerms::new(cfg.new_terms),
             paths: Paths { timestamp },
             ord: 0,
             now_ns: i64::MIN,
@@ -177,6 +200,10 @@ impl Engine {
         s.suppressed = self.suppress.suppressed;
         s.capped = self.suppress.capped;
         s.suppression_counts = self.suppress.count_alerts;
+        s.new_terms_known = self.terms.stats.known;
+        s.new_terms_learned = self.terms.stats.learned;
+        s.new_terms = self.terms.stats.terms;
+        s.new_terms_evicted = self.terms.stats.evicted;
         for st in self.states.iter().flatten() {
             s.partials += st.live() as u64;
             s.partials_expired += st.counters.expired;
@@ -184,6 +211,19 @@ impl Engine {
             s.partials_freed_on_exit += st.counters.freed_on_exit;
         }
         s
+    }
+
+    /// Restores the new_terms store saved at `path` (missing = fresh).
+    pub fn load_new_terms(&mut self, path: &std::path::Path) -> Result<(), String> {
+        self.terms.load(path)
+    }
+
+    /// Saves the new_terms store to `path` if it changed since the last save.
+    pub fn save_new_terms(&mut self, path: &std::path::Path) -> std::io::Result<bool> {
+        if !self.terms.dirty() {
+            return Ok(false);
+        }
+        self.terms.save(path).map(|()| true)
     }
 
     /// Messages worth one log line each (a rule reaching its state cap, ...).
@@ -219,6 +259,17 @@ impl Engine {
             match owners[i] {
                 Owner::Rule(r) => {
                     let rule = &self.set.rules()[r];
+                    i += 1;
+                    let mut new_terms = None;
+                    if let Some(spec) = &rule.meta.new_terms {
+                        match self
+                            .terms
+                            .check(&rule.meta.rule_id, spec, view, self.now_ns)
+                        {
+                            Verdict::New(values) => new_terms = Some(values),
+                            _ => continue,
+                        }
+                    }
                     let ord = self.ord;
                     let mut build = || {
                         let d = doc.get_or_insert_with(|| Arc::new(full()));
@@ -228,13 +279,15 @@ impl Engine {
                             "uuid",
                             json!(alert_id(&[&rule.meta.rule_id, &ord])),
                         );
+                        if let Some(v) = new_terms.take() {
+                            set_kibana_alert(&mut alert, "new_terms", Value::Array(v));
+                        }
                         vec![alert]
                     };
                     let written = self
                         .suppress
                         .admit(r, &rule.meta, view, self.now_ns, &mut build);
                     self.write(written, out);
-                    i += 1;
                 }
                 Owner::Stage { rule, .. } => {
                     // The stages of one rule are adjacent: hand them over together.

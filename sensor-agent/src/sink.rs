@@ -1,0 +1,96 @@
+//! The one place documents end up, whichever source they came from: the
+//! rule engine first (alerts), then the NDJSON output. The kernel pipeline
+//! and the audit source each hand their ECS documents to a [`Sink`].
+
+use std::{io::Write, sync::Arc, time::Instant};
+
+use sensor_rules::engine::EngineStats;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    detect::Detector,
+    metrics::Metrics,
+    output::ndjson::{NdjsonWriter, OutputError},
+};
+
+/// Detect and output: a document's alerts, then its lines.
+pub struct Sink {
+    detector: Option<Detector>,
+    metrics: Arc<Metrics>,
+    alerts: u64,
+    /// Alert documents of the document at hand (reused).
+    pending: Vec<Value>,
+}
+
+impl Sink {
+    pub fn new(detector: Option<Detector>, metrics: Arc<Metrics>) -> Sink {
+        Sink {
+            detector,
+            metrics,
+            alerts: 0,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Alert lines written so far.
+    pub fn alerts(&self) -> u64 {
+        self.alerts
+    }
+
+    pub fn detector_mut(&mut self) -> Option<&mut Detector> {
+        self.detector.as_mut()
+    }
+
+    /// The rule engine's counters, if rules run.
+    pub fn engine_stats(&self) -> Option<EngineStats> {
+        self.detector.as_ref().map(Detector::stats)
+    }
+
+    /// Evaluates `doc` and writes it (when `write`) followed by its alerts.
+    pub fn emit<T: Serialize + ?Sized, W: Write>(
+        &mut self,
+        doc: &T,
+        write: bool,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        if let Some(detector) = &mut self.detector {
+            let started = Instant::now();
+            detector.evaluate(doc, &mut self.pending);
+            self.metrics
+                .rule_eval_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        if write {
+            out.write(doc)?;
+        }
+        self.write_pending(out)
+    }
+
+    fn write_pending<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
+        for alert in self.pending.drain(..) {
+            self.alerts += 1;
+            self.metrics
+                .alert(alert["rule"]["name"].as_str().unwrap_or(""));
+            out.write(&alert)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the engine closes at event time `now_ns` (or, with
+    /// `None`, everything still open: the stream ends).
+    pub fn close<W: Write>(
+        &mut self,
+        now_ns: Option<i64>,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        if let Some(detector) = &mut self.detector {
+            match now_ns {
+                Some(ns) => detector.advance(ns, &mut self.pending),
+                None => detector.finish(&mut self.pending),
+            }
+            detector.log_notices();
+        }
+        self.write_pending(out)
+    }
+}
