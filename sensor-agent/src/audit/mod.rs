@@ -13,7 +13,7 @@ pub mod webhook;
 use std::{
     io::{self, BufRead, Write},
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -28,6 +28,7 @@ use tracing::{error, info, warn};
 use crate::{
     cli::{AuditArgs, AuditRunArgs},
     detect::Detector,
+    enrich::host::HostInfo,
     metrics::{self, Metrics},
     output::{ecs::ECS_VERSION, ndjson::NdjsonWriter},
     sink::Sink,
@@ -50,9 +51,26 @@ pub fn parse_line(line: &str) -> Vec<Item> {
     }
 }
 
+/// This node's ECS `host` object, stamped on every audit document as
+/// Elastic Agent's host metadata does (rules test `host.os.type`).
+fn host() -> &'static Value {
+    static HOST: OnceLock<Value> = OnceLock::new();
+    HOST.get_or_init(|| HostInfo::detect().to_ecs())
+}
+
+/// One unwrapped event → its ECS document, with the node's `host`.
+pub fn map_event(u: Unwrapped) -> Value {
+    let mut doc = ecs::to_ecs(u, ECS_VERSION);
+    if let Value::Object(m) = &mut doc {
+        m.insert("host".into(), host().clone());
+    }
+    doc
+}
+
 /// One line of raw audit text → its ECS documents.
 pub fn map_line(line: &str) -> Result<Vec<Value>, String> {
-    sensor_audit::map_line(line, ECS_VERSION).map_err(|e| e.to_string())
+    let events = envelope::unwrap_text(line).map_err(|e| e.to_string())?;
+    Ok(events.into_iter().map(map_event).collect())
 }
 
 /// The rule-test mapper for `"format": "k8s-audit"` examples.
@@ -63,10 +81,7 @@ pub fn test_mapper(format: &str, raw: &Value) -> Result<Vec<Value>, String> {
         ));
     }
     let events = envelope::unwrap_value(raw.clone()).map_err(|e| e.to_string())?;
-    Ok(events
-        .into_iter()
-        .map(|u| ecs::to_ecs(u, ECS_VERSION))
-        .collect())
+    Ok(events.into_iter().map(map_event).collect())
 }
 
 fn open_input(input: &Path) -> anyhow::Result<Box<dyn BufRead>> {
@@ -336,7 +351,7 @@ fn consume<W: Write>(
             Ok(u) => {
                 totals.events += 1;
                 metrics.audit_events.inc();
-                let doc = ecs::to_ecs(u, ECS_VERSION);
+                let doc = map_event(u);
                 sink.emit(&doc, !alerts_only, out)?;
             }
             Err(e) => {
