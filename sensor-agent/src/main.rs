@@ -74,7 +74,11 @@ fn dispatch(command: Command) -> anyhow::Result<bool> {
             ..
         }) => audit::map_file(&input, &mut stdout),
         Command::Audit(args) => {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            // The consumer (rules, stdout) runs on this thread and may block
+            // on a slow stdout reader; the webhook runs on the workers, so
+            // it can still answer 503 while the queue is full.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()?;
             let res = rt.block_on(audit::run(args));

@@ -169,10 +169,17 @@ impl Agent {
     /// Starts `sensor-agent run <extra>` and waits until it reports
     /// `sensor ready` on stderr.
     pub fn start(extra: &[&str]) -> Agent {
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        Agent::start_with(&args, "sensor ready")
+    }
+
+    /// Starts `sensor-agent <args>` and waits until stderr shows `ready`.
+    pub fn start_with(args: &[&str], ready: &str) -> Agent {
         let bin = agent_bin();
+        let ready = ready.to_string();
         let mut child = Command::new(&bin)
-            .arg("run")
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -211,7 +218,7 @@ impl Agent {
                 let Ok(line) = line else { break };
                 let (lock, cv) = &*s;
                 let mut st = lock.lock().unwrap();
-                if line.contains("sensor ready") {
+                if line.contains(&ready) {
                     st.ready = true;
                 }
                 st.stderr.push(line);
@@ -239,7 +246,7 @@ impl Agent {
                 let stderr = st.stderr.join("\n");
                 drop(st);
                 let _ = self.child.kill();
-                panic!("agent never reported `sensor ready`; stderr:\n{stderr}");
+                panic!("agent never reported it was ready; stderr:\n{stderr}");
             }
             st = cv.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
         }
@@ -321,7 +328,7 @@ impl Agent {
             .stderr
             .iter()
             .rev()
-            .find(|l| l.contains("events=") && l.contains("drops="))
+            .find(|l| l.contains("stopped: events="))
             .map(|l| parse_summary(l))
             .unwrap_or_else(|| {
                 panic!(
