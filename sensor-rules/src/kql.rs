@@ -372,8 +372,7 @@ impl Parser<'_> {
         }
         let mut pieces: Vec<Piece> = Vec::new();
         let mut lit = String::new();
-        loop {
-            let Some(c) = self.peek() else { break };
+        while let Some(c) = self.peek() {
             if c.is_whitespace() {
                 // Whitespace belongs to the value unless a keyword, a closing
                 // bracket or the end follows it.

@@ -3,8 +3,8 @@
 //!
 //! Each query is filed under its event category (`process where`; `any where`
 //! goes to a shared bucket) and, inside it, under the literal values that one
-//! key field must have: the first of `process.name`, `event.action`,
-//! `event.type` for which the query's top-level `and` conjuncts (or an `or`
+//! key field must have: the first of [`KEY_FIELDS`] for which the query's
+//! top-level `and` conjuncts (or an `or`
 //! whose every branch pins the same field) give a finite literal set. Keys are
 //! case-folded so one index serves `==`, `in`, `:` and `in~`; the full query
 //! still decides. Rules with no such set go in the bucket's "always" list.
@@ -18,10 +18,21 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const KEY_FIELDS: [&str; 3] = ["process.name", "event.action", "event.type"];
+/// In order of preference. The audit fields come after the process ones:
+/// an audit rule is filed under its resource (or, failing that, its
+/// dataset), so process events never visit it.
+const KEY_FIELDS: [&str; N_KEYS] = [
+    "process.name",
+    "event.action",
+    "kubernetes.audit.objectRef.resource",
+    "event.type",
+    "data_stream.dataset",
+    "event.dataset",
+];
+const N_KEYS: usize = 6;
 
-fn key_paths() -> &'static [FieldPath; 3] {
-    static P: OnceLock<[FieldPath; 3]> = OnceLock::new();
+fn key_paths() -> &'static [FieldPath; N_KEYS] {
+    static P: OnceLock<[FieldPath; N_KEYS]> = OnceLock::new();
     P.get_or_init(|| KEY_FIELDS.map(|f| FieldPath::new(f.split('.').map(str::to_string).collect())))
 }
 
@@ -32,7 +43,7 @@ fn category_path() -> &'static FieldPath {
 
 #[derive(Debug, Default, Clone)]
 struct Bucket {
-    keyed: [HashMap<String, Vec<usize>>; 3],
+    keyed: [HashMap<String, Vec<usize>>; N_KEYS],
     always: Vec<usize>,
 }
 

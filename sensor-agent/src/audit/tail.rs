@@ -319,13 +319,12 @@ impl Source<Item> for Stdin {
                 let mut lines = Vec::new();
                 for line in stdin.lock().lines() {
                     lines.extend(parse_line(&line?));
-                    if lines.len() >= BATCH_LINES {
-                        if tx
+                    if lines.len() >= BATCH_LINES
+                        && tx
                             .blocking_send(Batch::new(std::mem::take(&mut lines), "stdin"))
                             .is_err()
-                        {
-                            return Ok(());
-                        }
+                    {
+                        return Ok(());
                     }
                 }
                 let _ = tx.blocking_send(Batch::new(lines, "stdin"));
