@@ -897,6 +897,26 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Err(e) => writeln!(md, "failed: {e:#}")?,
     }
 
+    println!("bench: Kubernetes audit events through the mapping and the rules");
+    writeln!(
+        md,
+        "\n## Kubernetes audit source\n\nRaw audit events (the vendored Falco samples) parsed, unwrapped, mapped to ECS \
+         and evaluated against the shipped rules, on one core \
+         (`cargo run --release -p sensor-audit --example audit_throughput`):\n"
+    )?;
+    match util::capture(util::cargo().args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "sensor-audit",
+        "--example",
+        "audit_throughput",
+    ])) {
+        Ok(line) => writeln!(md, "```\n{}\n```", line.trim())?,
+        Err(e) => writeln!(md, "failed: {e:#}")?,
+    }
+
     writeln!(
         md,
         "\n## Rule engine and pipeline, one core (criterion: `cargo bench -p sensor-rules -p sensor-agent`)\n\n\
