@@ -67,6 +67,44 @@ impl Sink {
         self.write_pending(out)
     }
 
+    /// [`Sink::emit`] for a JSON tree: rules read it directly.
+    pub fn emit_value<W: Write>(
+        &mut self,
+        doc: &Value,
+        write: bool,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        if let Some(detector) = &mut self.detector {
+            let started = Instant::now();
+            detector.evaluate_value(doc, &mut self.pending);
+            self.metrics
+                .rule_eval_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        if write {
+            out.write(doc)?;
+        }
+        self.write_pending(out)
+    }
+
+    /// Evaluates a view of a document that is not written (alerts only);
+    /// `full` builds the document for an alert.
+    pub fn evaluate_view<W: Write>(
+        &mut self,
+        view: &Value,
+        full: &mut dyn FnMut() -> Value,
+        out: &mut NdjsonWriter<W>,
+    ) -> Result<(), OutputError> {
+        if let Some(detector) = &mut self.detector {
+            let started = Instant::now();
+            detector.evaluate_view(view, full, &mut self.pending);
+            self.metrics
+                .rule_eval_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        self.write_pending(out)
+    }
+
     fn write_pending<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
         for alert in self.pending.drain(..) {
             self.alerts += 1;

@@ -28,6 +28,26 @@ use crate::envelope::Unwrapped;
 use serde_json::{Map, Value, json};
 use std::net::IpAddr;
 
+/// Every field of a raw event that [`to_ecs`] reads (besides removing the
+/// objects' `metadata`): a projection must keep these.
+pub const MAPPING_INPUTS: &[&str] = &[
+    "kind",
+    "apiVersion",
+    "verb",
+    "annotations",
+    "user.username",
+    "user.uid",
+    "userAgent",
+    "sourceIPs",
+    "objectRef.namespace",
+    "objectRef.name",
+    "objectRef.resource",
+    "requestObject.spec.containers.image",
+    "stageTimestamp",
+    "requestReceivedTimestamp",
+    "timestamp",
+];
+
 /// The dataset Elastic's rules filter on (`data_stream.dataset` or `event.dataset`).
 pub const DATASET: &str = "kubernetes.audit_logs";
 

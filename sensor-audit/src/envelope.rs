@@ -57,17 +57,45 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Parses one line (or body) of text into the raw events it holds.
-pub fn unwrap_text(text: &str) -> Result<Vec<Unwrapped>, EnvelopeError> {
-    let t = text.trim();
-    // A CloudWatch export line: an RFC 3339 time, a space, the event.
+/// The top-level keys of the envelopes (and of `EventList`) that
+/// [`unwrap_value`] reads, besides an event's own fields.
+pub const ENVELOPE_KEYS: &[&str] = &[
+    "kind",
+    "apiVersion",
+    "records",
+    "logEvents",
+    "message",
+    "properties",
+    "category",
+    "operationName",
+    "resourceId",
+    "serviceBuild",
+    "time",
+    "protoPayload",
+    "labels",
+    "operation",
+    "timestamp",
+    "receiveTimestamp",
+    "resource",
+    "logName",
+];
+
+/// A CloudWatch export line is an RFC 3339 time, a space, then the event:
+/// the event's text.
+pub fn strip_export_prefix(t: &str) -> &str {
     if !t.starts_with(['{', '['])
         && let Some((ts, rest)) = t.split_once(' ')
         && ts.as_bytes().first().is_some_and(u8::is_ascii_digit)
         && rest.trim_start().starts_with('{')
     {
-        return unwrap_text(rest);
+        return rest.trim_start();
     }
+    t
+}
+
+/// Parses one line (or body) of text into the raw events it holds.
+pub fn unwrap_text(text: &str) -> Result<Vec<Unwrapped>, EnvelopeError> {
+    let t = strip_export_prefix(text.trim());
     let v: Value = serde_json::from_str(t).map_err(|e| EnvelopeError::Json(e.to_string()))?;
     unwrap_value(v)
 }

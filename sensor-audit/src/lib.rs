@@ -7,9 +7,11 @@
 
 pub mod ecs;
 pub mod envelope;
+pub mod projection;
 
 pub use ecs::{DATASET, to_ecs};
 pub use envelope::{EnvelopeError, Unwrapped, unwrap_text, unwrap_value};
+pub use projection::Projection;
 
 /// One line of raw audit text → its ECS documents.
 pub fn map_line(line: &str, ecs_version: &str) -> Result<Vec<serde_json::Value>, EnvelopeError> {

@@ -69,6 +69,47 @@ impl FieldSet {
         Some(node)
     }
 
+    /// The set wanted below `key` (which may spell several segments with dots).
+    pub fn below(&self, key: &str) -> Option<&FieldSet> {
+        self.child(key)
+    }
+
+    /// Wants `set` below `key`, in addition to what is wanted there already.
+    pub fn graft(&mut self, key: &str, set: &FieldSet) {
+        if self.whole {
+            return;
+        }
+        let node = self.children.entry(key.to_string()).or_default();
+        node.merge(set);
+    }
+
+    /// Adds everything `other` wants.
+    pub fn merge(&mut self, other: &FieldSet) {
+        if self.whole {
+            return;
+        }
+        if other.whole {
+            self.whole = true;
+            self.children.clear();
+            return;
+        }
+        for (k, sub) in &other.children {
+            self.children.entry(k.clone()).or_default().merge(sub);
+        }
+    }
+
+    /// JSON text parsed into only the wanted fields: what [`FieldSet::project`]
+    /// of the parsed document gives, without building the rest. Unwanted
+    /// values are skipped by the parser (no allocation); the text must still
+    /// be valid JSON.
+    pub fn project_json(&self, text: &str) -> Result<Value, Error> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = JsonSeed(self).deserialize(&mut de)?;
+        de.end()?;
+        Ok(v)
+    }
+
     /// `doc` reduced to the wanted fields. Serialisation errors (a map with
     /// non-string keys, a failing `Serialize` impl) give `Value::Null`.
     pub fn project<T: Serialize + ?Sized>(&self, doc: &T) -> Value {
@@ -465,6 +506,117 @@ impl ser::Serializer for KeySerializer {
     }
 }
 
+/// Parses one JSON value keeping what the set wants (scalars are kept as
+/// they are, as [`Projector`] keeps them).
+struct JsonSeed<'w>(&'w FieldSet);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.0.whole {
+            return serde::Deserialize::deserialize(d);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// A map key, borrowed from the text when it has no escapes.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+struct KeySeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Key<'de>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+        Ok(Key::Owned(v))
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(JsonSeed(self.0))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match self.0.child(key.as_str()) {
+                Some(want) => {
+                    let v = map.next_value_seed(JsonSeed(want))?;
+                    let k = match key {
+                        Key::Borrowed(s) => s.to_string(),
+                        Key::Owned(s) => s,
+                    };
+                    out.insert(k, v);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +628,29 @@ mod tests {
             s.insert(&p.split('.').collect::<Vec<_>>());
         }
         s
+    }
+
+    #[test]
+    fn projecting_json_text_equals_projecting_the_parsed_document() {
+        let text = r#"{"process": {"name": "curl", "pid": 7, "args": ["a", "b"],
+            "parent": {"name": "sh", "pid": 1}}, "host": {"name": "n"},
+            "k": {"a.b": [{"c": 1, "d": 2}, {"c": 3}], "s": "x"}, "e": "\u00e9"}"#;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        for paths in [
+            &["process.name", "process.parent.name"][..],
+            &["process.args", "k.a.b.c"][..],
+            &["k.s.deeper", "e", "missing.x"][..],
+            &[""][..],
+        ] {
+            let s = set(paths);
+            assert_eq!(s.project_json(text).unwrap(), s.project(&doc), "{paths:?}");
+        }
+    }
+
+    #[test]
+    fn projecting_json_text_still_rejects_invalid_json() {
+        assert!(set(&["a"]).project_json(r#"{"b": [1, }"#).is_err());
+        assert!(set(&["a"]).project_json(r#"{"a": 1} trailing"#).is_err());
     }
 
     #[test]

@@ -468,3 +468,48 @@ fn stdin_is_read_to_its_end_and_bad_lines_are_counted_not_fatal() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad_records=1"), "{err}");
 }
+
+#[test]
+fn alerts_only_evaluates_a_projection_but_writes_each_alert_with_the_full_event() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/k8s-audit/create_nginx_pod_privileged.json");
+    let mut child = Command::new(agent_bin())
+        .args(["audit", "--alerts-only", "--audit-log-path", "-", "--rules"])
+        .arg(rules_dir())
+        .arg("--state-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = std::fs::read_to_string(fixture).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!docs.is_empty(), "the privileged pod raised an alert");
+    for d in &docs {
+        assert_eq!(d["event"]["kind"], "alert", "only alerts are written");
+        // A field no rule reads: the alert carries the whole event.
+        assert!(
+            d["kubernetes"]["audit"]["requestObject"]["spec"]["containers"][0]["imagePullPolicy"]
+                .is_string(),
+            "{d}"
+        );
+        assert!(d["host"]["name"].is_string());
+    }
+}

@@ -34,21 +34,19 @@ use crate::{
     sink::Sink,
     source::{Batch, Source},
 };
-use sensor_audit::{EnvelopeError, Unwrapped};
+use sensor_audit::{Projection, Unwrapped};
 pub use sensor_audit::{ecs, envelope};
 
-/// One record from a source: an unwrapped event, or why the text was not one.
-pub type Item = Result<Unwrapped, EnvelopeError>;
+/// One record from a source: the text of one audit event, `EventList` or
+/// envelope, parsed by the consumer (so rules can parse only what they read).
+pub type Item = String;
 
-/// The events one line of text holds (an error item when it holds none).
+/// The record one line of text is (none for a blank line).
 pub fn parse_line(line: &str) -> Vec<Item> {
     if line.trim().is_empty() {
         return Vec::new();
     }
-    match envelope::unwrap_text(line) {
-        Ok(events) => events.into_iter().map(Ok).collect(),
-        Err(e) => vec![Err(e)],
-    }
+    vec![line.to_string()]
 }
 
 /// This node's ECS `host` object, stamped on every audit document as
@@ -238,6 +236,15 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         tasks.spawn(s.run(tx.clone(), stop_rx.clone()));
     }
     drop(tx);
+    // Alerts only: each event is parsed only as far as the rules read it,
+    // and in full only for an alert (the host part is projected once).
+    let projection = match (&detector, a.alerts_only) {
+        (Some(d), true) => {
+            let host = d.fields().project(&serde_json::json!({"host": host()}));
+            Some((Projection::new(d.fields()), host["host"].clone()))
+        }
+        _ => None,
+    };
     let mut sink = Sink::new(detector, metrics.clone());
     let mut out = NdjsonWriter::stdout().context("cannot write to stdout")?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -255,7 +262,15 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break Ok(()) };
-                if let Err(e) = consume(batch, &mut sink, &mut out, a.alerts_only, &metrics, &mut totals) {
+                let mut c = Consumer {
+                    sink: &mut sink,
+                    out: &mut out,
+                    alerts_only: a.alerts_only,
+                    metrics: &metrics,
+                    totals: &mut totals,
+                    projection: projection.as_ref(),
+                };
+                if let Err(e) = c.batch(batch) {
                     break Err(e);
                 }
             }
@@ -299,14 +314,15 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     };
     // What sources accepted before they stopped is still written.
     while let Ok(batch) = rx.try_recv() {
-        if let Err(e) = consume(
-            batch,
-            &mut sink,
-            &mut out,
-            a.alerts_only,
-            &metrics,
-            &mut totals,
-        ) {
+        let mut c = Consumer {
+            sink: &mut sink,
+            out: &mut out,
+            alerts_only: a.alerts_only,
+            metrics: &metrics,
+            totals: &mut totals,
+            projection: projection.as_ref(),
+        };
+        if let Err(e) = c.batch(batch) {
             error!("{e:#}");
             break;
         }
@@ -337,35 +353,76 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
 /// The default `--state-dir` of the audit source (a hostPath in the DaemonSet).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/sensor-agent";
 
-fn consume<W: Write>(
-    batch: Batch<Item>,
-    sink: &mut Sink,
-    out: &mut NdjsonWriter<W>,
+/// Maps, evaluates and writes one batch, then acknowledges it.
+struct Consumer<'a, W: Write> {
+    sink: &'a mut Sink,
+    out: &'a mut NdjsonWriter<W>,
     alerts_only: bool,
-    metrics: &Metrics,
-    totals: &mut Totals,
-) -> anyhow::Result<()> {
-    totals.batches += 1;
-    for item in batch.items {
-        match item {
-            Ok(u) => {
-                totals.events += 1;
-                metrics.audit_events.inc();
-                let doc = map_event(u);
-                sink.emit(&doc, !alerts_only, out)?;
-            }
-            Err(e) => {
-                totals.bad += 1;
-                metrics.audit_bad_records.inc();
-                warn!(origin = %batch.origin, "skipped a record that is not an audit event: {e}");
+    metrics: &'a Metrics,
+    totals: &'a mut Totals,
+    /// With rules and no events written: parse only what the rules read.
+    projection: Option<&'a (Projection, Value)>,
+}
+
+impl<W: Write> Consumer<'_, W> {
+    fn batch(&mut self, batch: Batch<Item>) -> anyhow::Result<()> {
+        self.totals.batches += 1;
+        for text in &batch.items {
+            if let Err(e) = self.record(text) {
+                match e {
+                    RecordError::Bad(e) => {
+                        self.totals.bad += 1;
+                        self.metrics.audit_bad_records.inc();
+                        warn!(origin = %batch.origin, "skipped a record that is not an audit event: {e}");
+                    }
+                    RecordError::Output(e) => return Err(e.into()),
+                }
             }
         }
+        self.out.flush()?;
+        if let Some(ack) = batch.ack {
+            ack();
+        }
+        Ok(())
     }
-    out.flush()?;
-    if let Some(ack) = batch.ack {
-        ack();
+
+    fn record(&mut self, text: &str) -> Result<(), RecordError> {
+        if let Some((projection, host)) = &self.projection {
+            let views = projection
+                .map_line(text, ECS_VERSION)
+                .map_err(|e| RecordError::Bad(e.to_string()))?;
+            let mut full: Option<Vec<Value>> = None;
+            for (i, mut view) in views.into_iter().enumerate() {
+                self.totals.events += 1;
+                self.metrics.audit_events.inc();
+                if let (Value::Object(m), false) = (&mut view, host.is_null()) {
+                    m.insert("host".into(), host.clone());
+                }
+                let mut build = || {
+                    let docs = full.get_or_insert_with(|| map_line(text).unwrap_or_default());
+                    docs.get(i).cloned().unwrap_or(Value::Null)
+                };
+                self.sink
+                    .evaluate_view(&view, &mut build, self.out)
+                    .map_err(RecordError::Output)?;
+            }
+            return Ok(());
+        }
+        let docs = map_line(text).map_err(RecordError::Bad)?;
+        for doc in docs {
+            self.totals.events += 1;
+            self.metrics.audit_events.inc();
+            self.sink
+                .emit_value(&doc, !self.alerts_only, self.out)
+                .map_err(RecordError::Output)?;
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+enum RecordError {
+    Bad(String),
+    Output(crate::output::ndjson::OutputError),
 }
 
 /// Exposed for tests: the ECS document of one raw event.

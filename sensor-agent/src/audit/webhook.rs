@@ -29,11 +29,12 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
-use super::{Item, envelope::unwrap_text};
+use super::Item;
 use crate::{
     metrics::Metrics,
     source::{Batch, Source, SourceFuture},
 };
+use serde_json::value::RawValue;
 
 /// The API server's default webhook batch is 400 events; 32 MiB leaves
 /// room for large `RequestResponse` bodies.
@@ -115,6 +116,47 @@ impl Webhook {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct Body<'a> {
+    #[serde(borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    items: Option<&'a RawValue>,
+}
+
+/// A body's records, as text: an `EventList`'s items, or the body itself
+/// (one event or envelope). Checks the JSON whole, so a bad body is refused
+/// before anything of it is queued.
+pub fn split_body(text: &str) -> Result<Vec<Item>, String> {
+    let t = text.trim();
+    let _: &RawValue = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
+    if !t.starts_with('{') {
+        return Err("expected a JSON object (an EventList or one Event)".into());
+    }
+    let body: Body = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
+    if body.kind.map(RawValue::get) != Some("\"EventList\"") {
+        return Ok(vec![t.to_string()]);
+    }
+    let Some(items) = body.items else {
+        return Ok(Vec::new());
+    };
+    let items: Vec<&RawValue> = serde_json::from_str(items.get())
+        .map_err(|_| "EventList.items is not an array".to_string())?;
+    items
+        .into_iter()
+        .map(|i| {
+            let s = i.get();
+            if s.starts_with('{') {
+                Ok(s.to_string())
+            } else {
+                Err(format!(
+                    "EventList.items holds {s:.40}, not an event object"
+                ))
+            }
+        })
+        .collect()
+}
+
 fn reply(code: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.into())));
     *r.status_mut() = code;
@@ -170,8 +212,8 @@ async fn handle(
             ));
         }
     };
-    let events = match unwrap_text(text) {
-        Ok(ev) => ev,
+    let records = match split_body(text) {
+        Ok(r) => r,
         Err(e) => {
             return Ok(reply(
                 StatusCode::BAD_REQUEST,
@@ -179,7 +221,7 @@ async fn handle(
             ));
         }
     };
-    let batch = Batch::new(events.into_iter().map(Ok).collect(), "webhook");
+    let batch = Batch::new(records, "webhook");
     match tx.try_send(batch) {
         Ok(()) => Ok(reply(StatusCode::OK, "{}\n")),
         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -264,5 +306,47 @@ impl Source<Item> for Webhook {
             .await;
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_body;
+
+    #[test]
+    fn an_event_list_splits_into_its_items_text() {
+        let r = split_body(
+            r#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"a":1},{"b":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r,
+            vec![r#"{"a":1}"#.to_string(), r#"{"b":"x"}"#.to_string()]
+        );
+    }
+
+    #[test]
+    fn one_event_is_one_record() {
+        assert_eq!(
+            split_body(r#"{"kind":"Event","verb":"get"}"#)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_whole_with_the_reason() {
+        assert!(
+            split_body("{\"kind\":\"EventList\",\"items\":[")
+                .unwrap_err()
+                .contains("not JSON")
+        );
+        assert!(
+            split_body(r#"{"kind":"EventList","items":[1]}"#)
+                .unwrap_err()
+                .contains("not an event object")
+        );
+        assert!(split_body("[1]").unwrap_err().contains("JSON object"));
     }
 }

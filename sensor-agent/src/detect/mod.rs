@@ -130,6 +130,29 @@ impl Detector {
             .with_context(|| format!("saving the new_terms state to {}", path.display()))
     }
 
+    /// [`Detector::evaluate`] for a document that is already a JSON tree:
+    /// rules read it as it is, with no projection.
+    pub fn evaluate_value(&mut self, doc: &Value, out: &mut Vec<Value>) {
+        self.engine.process(doc, &mut || doc.clone(), out);
+    }
+
+    /// Evaluates `view` (a document holding at least every field the rules
+    /// read, see [`Detector::fields`]); `full` builds the whole document,
+    /// only for an alert or a sequence stage.
+    pub fn evaluate_view(
+        &mut self,
+        view: &Value,
+        full: &mut dyn FnMut() -> Value,
+        out: &mut Vec<Value>,
+    ) {
+        self.engine.process(view, full, out);
+    }
+
+    /// Every field the rules read.
+    pub fn fields(&self) -> &sensor_rules::FieldSet {
+        self.engine.fields()
+    }
+
     /// Event time reached `now_ns` with no event: closes what is due.
     pub fn advance(&mut self, now_ns: i64, out: &mut Vec<Value>) {
         self.engine.advance(now_ns, out);
