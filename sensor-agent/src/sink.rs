@@ -47,20 +47,26 @@ impl Sink {
         self.detector.as_ref().map(Detector::stats)
     }
 
-    /// Evaluates `doc` and writes it (when `write`) followed by its alerts.
+    /// Runs `eval` on the detector (if rules run), timed for the metrics.
+    fn detect(&mut self, eval: impl FnOnce(&mut Detector, &mut Vec<Value>)) {
+        if let Some(detector) = &mut self.detector {
+            let started = Instant::now();
+            eval(detector, &mut self.pending);
+            self.metrics
+                .rule_eval_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// Evaluates `doc` (projected onto the rules' fields) and writes it
+    /// (when `write`) followed by its alerts.
     pub fn emit<T: Serialize + ?Sized, W: Write>(
         &mut self,
         doc: &T,
         write: bool,
         out: &mut NdjsonWriter<W>,
     ) -> Result<(), OutputError> {
-        if let Some(detector) = &mut self.detector {
-            let started = Instant::now();
-            detector.evaluate(doc, &mut self.pending);
-            self.metrics
-                .rule_eval_seconds
-                .observe(started.elapsed().as_secs_f64());
-        }
+        self.detect(|d, pending| d.evaluate(doc, pending));
         if write {
             out.write(doc)?;
         }
@@ -74,13 +80,7 @@ impl Sink {
         write: bool,
         out: &mut NdjsonWriter<W>,
     ) -> Result<(), OutputError> {
-        if let Some(detector) = &mut self.detector {
-            let started = Instant::now();
-            detector.evaluate_value(doc, &mut self.pending);
-            self.metrics
-                .rule_eval_seconds
-                .observe(started.elapsed().as_secs_f64());
-        }
+        self.detect(|d, pending| d.evaluate_value(doc, pending));
         if write {
             out.write(doc)?;
         }
@@ -95,13 +95,7 @@ impl Sink {
         full: &mut dyn FnMut() -> Value,
         out: &mut NdjsonWriter<W>,
     ) -> Result<(), OutputError> {
-        if let Some(detector) = &mut self.detector {
-            let started = Instant::now();
-            detector.evaluate_view(view, full, &mut self.pending);
-            self.metrics
-                .rule_eval_seconds
-                .observe(started.elapsed().as_secs_f64());
-        }
+        self.detect(|d, pending| d.evaluate_view(view, full, pending));
         self.write_pending(out)
     }
 

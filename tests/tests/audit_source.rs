@@ -437,20 +437,20 @@ fn file_tail_follows_rename_and_truncate_rotation_and_resumes_after_a_restart() 
     assert_eq!(counts.len(), expected.len(), "events read = events written");
 }
 
-#[test]
-fn stdin_is_read_to_its_end_and_bad_lines_are_counted_not_fatal() {
+/// Runs `sensor-agent audit --audit-log-path - <extra>` with the shipped
+/// rules on `input`, to its end; returns stdout's documents and stderr.
+fn audit_on_stdin(extra: &[&str], input: &str) -> (Vec<Value>, String) {
     let mut child = Command::new(agent_bin())
         .args(["audit", "--audit-log-path", "-", "--rules"])
         .arg(rules_dir())
         .arg("--state-dir")
         .arg(tempfile::tempdir().unwrap().path())
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut input = lines(0..3, "s");
-    input.push_str("this is not json\n");
     child
         .stdin
         .take()
@@ -458,14 +458,22 @@ fn stdin_is_read_to_its_end_and_bad_lines_are_counted_not_fatal() {
         .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(docs.lines().count(), 3);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let docs = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (docs, err)
+}
+
+#[test]
+fn stdin_is_read_to_its_end_and_bad_lines_are_counted_not_fatal() {
+    let mut input = lines(0..3, "s");
+    input.push_str("this is not json\n");
+    let (docs, err) = audit_on_stdin(&[], &input);
+    assert_eq!(docs.len(), 3);
     assert!(err.contains("bad_records=1"), "{err}");
 }
 
@@ -473,34 +481,8 @@ fn stdin_is_read_to_its_end_and_bad_lines_are_counted_not_fatal() {
 fn alerts_only_evaluates_a_projection_but_writes_each_alert_with_the_full_event() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/k8s-audit/create_nginx_pod_privileged.json");
-    let mut child = Command::new(agent_bin())
-        .args(["audit", "--alerts-only", "--audit-log-path", "-", "--rules"])
-        .arg(rules_dir())
-        .arg("--state-dir")
-        .arg(tempfile::tempdir().unwrap().path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let text = std::fs::read_to_string(fixture).unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let (docs, _) = audit_on_stdin(&["--alerts-only"], &text);
     assert!(!docs.is_empty(), "the privileged pod raised an alert");
     for d in &docs {
         assert_eq!(d["event"]["kind"], "alert", "only alerts are written");

@@ -884,18 +884,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "\n## Sequence state\n\n100 000 pending partial sequences, each started by an exec \
          document (`cargo run --release -p sensor-rules --example partials_memory`):\n"
     )?;
-    match util::capture(util::cargo().args([
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "sensor-rules",
-        "--example",
-        "partials_memory",
-    ])) {
-        Ok(line) => writeln!(md, "```\n{}\n```", line.trim())?,
-        Err(e) => writeln!(md, "failed: {e:#}")?,
-    }
+    example_block(&mut md, "sensor-rules", "partials_memory")?;
 
     println!("bench: Kubernetes audit events through the mapping and the rules");
     writeln!(
@@ -904,18 +893,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          and evaluated against the shipped rules, on one core \
          (`cargo run --release -p sensor-audit --example audit_throughput`):\n"
     )?;
-    match util::capture(util::cargo().args([
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "sensor-audit",
-        "--example",
-        "audit_throughput",
-    ])) {
-        Ok(line) => writeln!(md, "```\n{}\n```", line.trim())?,
-        Err(e) => writeln!(md, "failed: {e:#}")?,
-    }
+    example_block(&mut md, "sensor-audit", "audit_throughput")?;
 
     writeln!(
         md,
@@ -949,6 +927,24 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 
 fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+}
+
+/// Runs `cargo run --release -p <package> --example <example>` and writes
+/// what it printed as a code block (or why it failed).
+fn example_block(md: &mut String, package: &str, example: &str) -> Result<()> {
+    match util::capture(util::cargo().args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        package,
+        "--example",
+        example,
+    ])) {
+        Ok(line) => writeln!(md, "```\n{}\n```", line.trim())?,
+        Err(e) => writeln!(md, "failed: {e:#}")?,
+    }
+    Ok(())
 }
 
 #[cfg(test)]

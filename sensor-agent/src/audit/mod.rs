@@ -245,6 +245,11 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let how = How {
+        alerts_only: a.alerts_only,
+        metrics: metrics.clone(),
+        projection,
+    };
     let mut sink = Sink::new(detector, metrics.clone());
     let mut out = NdjsonWriter::stdout().context("cannot write to stdout")?;
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -262,15 +267,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
         tokio::select! {
             batch = rx.recv() => {
                 let Some(batch) = batch else { break Ok(()) };
-                let mut c = Consumer {
-                    sink: &mut sink,
-                    out: &mut out,
-                    alerts_only: a.alerts_only,
-                    metrics: &metrics,
-                    totals: &mut totals,
-                    projection: projection.as_ref(),
-                };
-                if let Err(e) = c.batch(batch) {
+                if let Err(e) = how.batch(batch, &mut sink, &mut out, &mut totals) {
                     break Err(e);
                 }
             }
@@ -314,15 +311,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     };
     // What sources accepted before they stopped is still written.
     while let Ok(batch) = rx.try_recv() {
-        let mut c = Consumer {
-            sink: &mut sink,
-            out: &mut out,
-            alerts_only: a.alerts_only,
-            metrics: &metrics,
-            totals: &mut totals,
-            projection: projection.as_ref(),
-        };
-        if let Err(e) = c.batch(batch) {
+        if let Err(e) = how.batch(batch, &mut sink, &mut out, &mut totals) {
             error!("{e:#}");
             break;
         }
@@ -357,11 +346,35 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/sensor-agent";
 struct Consumer<'a, W: Write> {
     sink: &'a mut Sink,
     out: &'a mut NdjsonWriter<W>,
-    alerts_only: bool,
-    metrics: &'a Metrics,
     totals: &'a mut Totals,
-    /// With rules and no events written: parse only what the rules read.
-    projection: Option<&'a (Projection, Value)>,
+    how: &'a How,
+}
+
+/// How records are consumed (the same for every batch).
+struct How {
+    alerts_only: bool,
+    metrics: Arc<Metrics>,
+    /// With rules and no events written: parse only what the rules read
+    /// (and the rules' part of the host object).
+    projection: Option<(Projection, Value)>,
+}
+
+impl How {
+    fn batch<W: Write>(
+        &self,
+        batch: Batch<Item>,
+        sink: &mut Sink,
+        out: &mut NdjsonWriter<W>,
+        totals: &mut Totals,
+    ) -> anyhow::Result<()> {
+        Consumer {
+            sink,
+            out,
+            totals,
+            how: self,
+        }
+        .batch(batch)
+    }
 }
 
 impl<W: Write> Consumer<'_, W> {
@@ -372,7 +385,7 @@ impl<W: Write> Consumer<'_, W> {
                 match e {
                     RecordError::Bad(e) => {
                         self.totals.bad += 1;
-                        self.metrics.audit_bad_records.inc();
+                        self.how.metrics.audit_bad_records.inc();
                         warn!(origin = %batch.origin, "skipped a record that is not an audit event: {e}");
                     }
                     RecordError::Output(e) => return Err(e.into()),
@@ -387,14 +400,14 @@ impl<W: Write> Consumer<'_, W> {
     }
 
     fn record(&mut self, text: &str) -> Result<(), RecordError> {
-        if let Some((projection, host)) = &self.projection {
+        if let Some((projection, host)) = &self.how.projection {
             let views = projection
                 .map_line(text, ECS_VERSION)
                 .map_err(|e| RecordError::Bad(e.to_string()))?;
             let mut full: Option<Vec<Value>> = None;
             for (i, mut view) in views.into_iter().enumerate() {
                 self.totals.events += 1;
-                self.metrics.audit_events.inc();
+                self.how.metrics.audit_events.inc();
                 if let (Value::Object(m), false) = (&mut view, host.is_null()) {
                     m.insert("host".into(), host.clone());
                 }
@@ -411,9 +424,9 @@ impl<W: Write> Consumer<'_, W> {
         let docs = map_line(text).map_err(RecordError::Bad)?;
         for doc in docs {
             self.totals.events += 1;
-            self.metrics.audit_events.inc();
+            self.how.metrics.audit_events.inc();
             self.sink
-                .emit_value(&doc, !self.alerts_only, self.out)
+                .emit_value(&doc, !self.how.alerts_only, self.out)
                 .map_err(RecordError::Output)?;
         }
         Ok(())
