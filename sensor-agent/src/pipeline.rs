@@ -135,6 +135,10 @@ impl Pipeline {
         self.sink.engine_stats()
     }
 
+    pub fn detector_mut(&mut self) -> Option<&mut Detector> {
+        self.sink.detector_mut()
+    }
+
     /// Event time is `now_ns` (wall clock, on a timer): closes suppression
     /// windows and writes sequences held by a trailing missing stage, so an
     /// idle node still gets its count alerts.

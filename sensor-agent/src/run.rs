@@ -108,11 +108,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = capture_options(&args)?;
     // Rules first: a bad rules directory fails before any kernel work.
     let engine_config = args.engine.config();
-    let detector = args
+    let mut detector = args
         .rules
         .as_deref()
         .map(|dir| Detector::load(dir, engine_config))
         .transpose()?;
+    // new_terms rules remember their terms across restarts when given a place.
+    let state_dir = args.engine.state_dir.clone();
+    if let (Some(d), Some(dir)) = (detector.as_mut(), &state_dir) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+        d.restore_state(dir)?;
+    }
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = args.metrics_addr {
         metrics::serve(addr, metrics.clone())?;
@@ -133,6 +140,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut report = tokio::time::interval(Duration::from_secs(args.drop_report_secs.max(1)));
     let mut publish = tokio::time::interval(METRICS_INTERVAL);
     let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);
+    let mut save = tokio::time::interval(crate::detect::STATE_SAVE_INTERVAL);
     maintain.tick().await;
     let mut reported = DropCounts::default();
 
@@ -199,6 +207,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     break Err(e);
                 }
             }
+            _ = save.tick() => {
+                if let (Some(d), Some(dir)) = (pipeline.detector_mut(), &state_dir) {
+                    d.save_state(dir).unwrap_or_else(|e| warn!("{e:#}"));
+                }
+            }
             _ = maintain.tick() => {
                 let pruned = pipeline.maintain(BootClock::measure());
                 if pruned > 0 {
@@ -215,6 +228,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = reader.drain_all(|rec| pipeline.handle(rec, &mut out));
         // Held sequences and suppression counts are written, never lost.
         let _ = pipeline.finish(&mut out);
+    }
+    if let (Some(d), Some(dir)) = (pipeline.detector_mut(), &state_dir) {
+        d.save_state(dir).unwrap_or_else(|e| warn!("{e:#}"));
     }
     let flushed = out.flush();
     let drops = sensor.drops()?;

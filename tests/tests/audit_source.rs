@@ -440,11 +440,16 @@ fn file_tail_follows_rename_and_truncate_rotation_and_resumes_after_a_restart() 
 /// Runs `sensor-agent audit --audit-log-path - <extra>` with the shipped
 /// rules on `input`, to its end; returns stdout's documents and stderr.
 fn audit_on_stdin(extra: &[&str], input: &str) -> (Vec<Value>, String) {
+    let state = tempfile::tempdir().unwrap();
+    audit_on_stdin_with_state(state.path(), extra, input)
+}
+
+fn audit_on_stdin_with_state(state: &Path, extra: &[&str], input: &str) -> (Vec<Value>, String) {
     let mut child = Command::new(agent_bin())
         .args(["audit", "--audit-log-path", "-", "--rules"])
         .arg(rules_dir())
         .arg("--state-dir")
-        .arg(tempfile::tempdir().unwrap().path())
+        .arg(state)
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -494,4 +499,34 @@ fn alerts_only_evaluates_a_projection_but_writes_each_alert_with_the_full_event(
         );
         assert!(d["host"]["name"].is_string());
     }
+}
+
+#[test]
+fn new_terms_state_survives_a_restart_so_a_known_term_does_not_alert_again() {
+    let state = tempfile::tempdir().unwrap();
+    let mut forbidden = event("nt1");
+    forbidden["userAgent"] = json!("python-requests/2.32");
+    forbidden["annotations"]["authorization.k8s.io/decision"] = json!("forbid");
+    let line = forbidden.to_string() + "\n";
+    let rule = "Kubernetes Forbidden Request From a New User Agent";
+    let fired = |docs: &[Value]| docs.iter().filter(|d| d["rule"]["name"] == rule).count();
+    let args = ["--alerts-only", "--new-terms-learning", "0"];
+    let (first, _) = audit_on_stdin_with_state(state.path(), &args, &line);
+    assert_eq!(fired(&first), 1, "a user agent never seen alerts");
+    assert!(state.path().join("new_terms.json").is_file());
+    let (second, _) = audit_on_stdin_with_state(state.path(), &args, &line);
+    assert_eq!(fired(&second), 0, "after the restart the term is known");
+}
+
+#[test]
+fn a_fresh_install_learns_before_it_alerts() {
+    let mut forbidden = event("nt2");
+    forbidden["userAgent"] = json!("python-requests/2.32");
+    forbidden["annotations"]["authorization.k8s.io/decision"] = json!("forbid");
+    let (docs, _) = audit_on_stdin(&["--alerts-only"], &(forbidden.to_string() + "\n"));
+    assert!(
+        docs.iter()
+            .all(|d| d["rule"]["name"] != "Kubernetes Forbidden Request From a New User Agent"),
+        "within the default learning period (the rule's 7-day window) no new_terms alert"
+    );
 }

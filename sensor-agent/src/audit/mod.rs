@@ -173,8 +173,6 @@ fn wall_clock_ns() -> i64 {
 
 /// How long sources get to finish after SIGTERM before the queue is drained anyway.
 const STOP_GRACE: Duration = Duration::from_secs(15);
-/// How often the new_terms store is saved while it changes.
-const SAVE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `sensor-agent audit`: runs the configured sources until SIGTERM/SIGINT
 /// (or, for a file or stdin given alone, until it ends), then drains.
@@ -294,7 +292,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                     metrics.set_engine(&e);
                 }
                 metrics.beat();
-                if last_save.elapsed() >= SAVE_INTERVAL {
+                if last_save.elapsed() >= crate::detect::STATE_SAVE_INTERVAL {
                     last_save = std::time::Instant::now();
                     if let Some(d) = sink.detector_mut() {
                         d.save_state(&state_dir).unwrap_or_else(|e| warn!("{e:#}"));

@@ -59,6 +59,9 @@ pub fn replay(
     Ok(summary)
 }
 
+/// How often `run` and `audit` save the new_terms store (when it changed).
+pub const STATE_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The new_terms store's file in the state directory.
 pub const NEW_TERMS_FILE: &str = "new_terms.json";
 
