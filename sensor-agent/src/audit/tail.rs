@@ -253,11 +253,12 @@ impl FileTail {
             if !self.send(&tx, lines, reader.position()) {
                 return Ok(());
             }
-            if got {
-                continue;
-            }
+            // Stop at a batch boundary: what was sent is written and acknowledged.
             if *stop.borrow() {
                 return Ok(());
+            }
+            if got {
+                continue;
             }
             match std::fs::metadata(&self.path) {
                 Ok(m) if (m.dev(), m.ino()) != (reader.dev, reader.ino) => {
