@@ -114,8 +114,9 @@ pub struct EngineArgs {
     /// Default alert suppression window, e.g. 60s, 5m or 0 (off). Rules with
     /// their own `[rule.alert_suppression]` use theirs. Within the window
     /// one alert is written per rule, container (or host) and
-    /// process.command_line (file.path for file events); the duplicates are
-    /// counted and written as one count alert when the window closes.
+    /// process.command_line (file.path for file events; user.name and
+    /// requestURI for audit events); the duplicates are counted and written
+    /// as one count alert when the window closes.
     #[arg(long, default_value = "60s", value_parser = parse_span, value_name = "SPAN")]
     pub suppress_window: u64,
 

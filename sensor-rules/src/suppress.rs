@@ -120,9 +120,10 @@ impl Default for SuppressConfig {
 
 /// The fields the default grouping (and the rate cap) reads, built once:
 /// `container.id`, `host.name`, `process.command_line`, `file.path`,
-/// `event.category`.
-pub fn default_group_fields() -> &'static [FieldPath; 5] {
-    static F: OnceLock<[FieldPath; 5]> = OnceLock::new();
+/// `event.category`, and for Kubernetes audit events `event.dataset`,
+/// `user.name` and `kubernetes.audit.requestURI`.
+pub fn default_group_fields() -> &'static [FieldPath; 8] {
+    static F: OnceLock<[FieldPath; 8]> = OnceLock::new();
     F.get_or_init(|| {
         [
             "container.id",
@@ -130,6 +131,9 @@ pub fn default_group_fields() -> &'static [FieldPath; 5] {
             "process.command_line",
             "file.path",
             "event.category",
+            "event.dataset",
+            "user.name",
+            "kubernetes.audit.requestURI",
         ]
         .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
     })
@@ -179,6 +183,10 @@ fn first_value(path: &FieldPath, ev: &Value) -> Option<Value> {
 
 fn is_file_event(ev: &Value) -> bool {
     default_group_fields()[4].any(ev, &mut |v| v.as_str() == Some("file"))
+}
+
+fn is_audit_event(ev: &Value) -> bool {
+    default_group_fields()[5].any(ev, &mut |v| v.as_str() == Some("kubernetes.audit_logs"))
 }
 
 fn set_suppression(alert: &mut Value, terms: &[(String, Value)], w: (i64, i64, u64)) {
@@ -244,6 +252,22 @@ impl Suppressor {
             }
             None if self.cfg.default_window_ms == 0 => {
                 return self.rate_check(rule, view, now_ns).then(build);
+            }
+            // An audit event has no container or command: the same user
+            // making the same request (a controller creating one pod after
+            // another) is the group.
+            None if is_audit_event(view) => {
+                let f = default_group_fields();
+                (
+                    self.cfg.default_window_ms,
+                    vec![
+                        ("user.name".to_string(), first_value(&f[6], view)),
+                        (
+                            "kubernetes.audit.requestURI".to_string(),
+                            first_value(&f[7], view),
+                        ),
+                    ],
+                )
             }
             None => {
                 let f = default_group_fields();

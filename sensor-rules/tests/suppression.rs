@@ -214,3 +214,49 @@ fn replay_and_live_fold_the_same_way_because_time_is_event_time() {
     let firsts = counts.iter().filter(|c| **c == 0).count() as u64;
     assert_eq!(counts.iter().sum::<u64>() + firsts, 30, "{counts:?}");
 }
+
+fn audit_alert_rule() -> sensor_rules::Rule {
+    let text = "[rule]\nname = \"a\"\nrule_id = \"a\"\ntype = \"query\"\nlanguage = \"kuery\"\n\
+                risk_score = 21\nseverity = \"low\"\nquery = 'event.dataset:\"kubernetes.audit_logs\" and event.action:create'\n";
+    match load_str(text, Path::new("a.toml")) {
+        FileOutcome::Loaded(r) => *r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn audit(s: i64, user: &str, uri: &str) -> Value {
+    json!({
+        "@timestamp": sensor_rules::date::format_ns(1_796_083_200_000_000_000 + s * 1_000_000_000),
+        "event": {"dataset": "kubernetes.audit_logs", "action": "create"},
+        "user": {"name": user},
+        "host": {"name": "control-plane-1"},
+        "kubernetes": {"audit": {"requestURI": uri}},
+    })
+}
+
+#[test]
+fn audit_alerts_group_by_user_and_request_not_by_the_reading_node() {
+    let mut e = engine(audit_alert_rule(), 60, 0);
+    let pods = "/api/v1/namespaces/default/pods";
+    let out = feed(
+        &mut e,
+        &[
+            audit(
+                0,
+                "system:serviceaccount:kube-system:replicaset-controller",
+                pods,
+            ),
+            audit(
+                1,
+                "system:serviceaccount:kube-system:replicaset-controller",
+                pods,
+            ),
+            audit(2, "mallory", pods),
+            audit(3, "mallory", "/api/v1/namespaces/prod/pods"),
+        ],
+    );
+    assert_eq!(out.len(), 3, "one per (user, request): {out:#?}");
+    let terms = &out[0]["kibana"]["alert"]["suppression"]["terms"];
+    assert_eq!(terms[0]["field"], "user.name");
+    assert_eq!(terms[1]["field"], "kubernetes.audit.requestURI");
+}
