@@ -137,19 +137,22 @@ pub fn unwrap_value(v: Value) -> Result<Vec<Unwrapped>, EnvelopeError> {
         }
         return Ok(out);
     }
-    if let Some(Value::Array(records)) = map.get("records")
-        && !map.contains_key("kind")
+    // Batches of envelopes: taken out of the map, not copied.
+    if !map.contains_key("kind")
+        && matches!(map.get("records"), Some(Value::Array(_)))
+        && let Some(Value::Array(records)) = map.remove("records")
     {
-        let records = records.clone();
         let mut out = Vec::new();
         for r in records {
             out.extend(unwrap_value(r)?);
         }
         return Ok(out);
     }
-    if let Some(Value::Array(events)) = map.get("logEvents") {
+    if matches!(map.get("logEvents"), Some(Value::Array(_)))
+        && let Some(Value::Array(events)) = map.remove("logEvents")
+    {
         let mut out = Vec::new();
-        for e in events.clone() {
+        for e in events {
             out.extend(unwrap_value(e)?);
         }
         return Ok(out);

@@ -148,10 +148,13 @@ impl NewTerms {
         }
         self.dirty = true;
         if entry.seen.len() > self.cfg.cap_per_rule {
-            let over = entry.seen.len() - self.cfg.cap_per_rule;
+            // Down to 15/16 of the cap at once, so the sort by age runs once
+            // per cap/16 new terms, not on every new term at the cap.
+            let keep = self.cfg.cap_per_rule - self.cfg.cap_per_rule / 16;
+            let over = entry.seen.len() - keep;
             let mut by_age: Vec<(i64, String)> =
                 entry.seen.iter().map(|(k, t)| (*t, k.clone())).collect();
-            by_age.sort_unstable();
+            by_age.select_nth_unstable(over - 1);
             for (_, k) in by_age.into_iter().take(over) {
                 entry.seen.remove(&k);
             }

@@ -20,7 +20,6 @@ use std::{
     io::{BufRead, Read, Seek, SeekFrom},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    sync::Arc,
     time::Duration,
 };
 
@@ -189,7 +188,7 @@ impl FileTail {
         let items: Vec<Item> = lines.iter().flat_map(|l| parse_line(l)).collect();
         let mut batch = Batch::new(items, self.path.display().to_string());
         if let Some(state) = &self.state_file {
-            let (state, path) = (Arc::new(state.clone()), self.path.clone());
+            let (state, path) = (state.clone(), self.path.clone());
             batch = batch.with_ack(Box::new(move || save(&state, &path, pos)));
         }
         tx.blocking_send(batch).is_ok()

@@ -129,10 +129,10 @@ struct Body<'a> {
 /// before anything of it is queued.
 pub fn split_body(text: &str) -> Result<Vec<Item>, String> {
     let t = text.trim();
-    let _: &RawValue = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
     if !t.starts_with('{') {
         return Err("expected a JSON object (an EventList or one Event)".into());
     }
+    // One parse checks the whole body and finds `kind` and `items`.
     let body: Body = serde_json::from_str(t).map_err(|e| format!("not JSON: {e}"))?;
     if body.kind.map(RawValue::get) != Some("\"EventList\"") {
         return Ok(vec![t.to_string()]);
