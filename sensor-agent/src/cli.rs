@@ -62,8 +62,20 @@ pub struct RunArgs {
     /// always counted); 8 MiB holds about 8 000 execs, several seconds of a
     /// busy node. It shows twice in the agent's RSS (the kernel maps the
     /// data area twice).
-    #[arg(long, default_value_t = 8, value_parser = parse_ring_mib)]
+    #[arg(long, default_value_t = sensor_common::RING_BYTES >> 20, value_parser = parse_ring_mib)]
     pub ring_buffer_mib: u32,
+
+    /// Output queue in MiB between the ring reader and stdout. When a slow
+    /// reader of stdout lets it fill, events are shed (counted per kind in
+    /// `sensor_output_shed_total` and the exit summary) so the ring keeps
+    /// draining and alerts keep their room.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub output_queue_mib: u64,
+
+    /// Alerts are shed only once this many MiB wait to be written (must be
+    /// at least --output-queue-mib).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub alert_queue_mib: u64,
 
     /// Which event kinds to write. Rules see every kind, written or not.
     #[arg(long, value_delimiter = ',', default_value = "exec,fork,exit")]

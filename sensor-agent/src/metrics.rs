@@ -25,6 +25,11 @@ pub struct ActionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabel {
     pub rule: String,
 }
@@ -33,6 +38,7 @@ pub struct RuleLabel {
 pub struct Metrics {
     registry: Mutex<Registry>,
     pub events: Family<ActionLabel, Counter>,
+    pub output_shed: Family<KindLabel, Counter>,
     pub ringbuf_drops: Counter,
     pub alerts: Family<RuleLabel, Counter>,
     pub decode_errors: Counter,
@@ -74,6 +80,7 @@ impl Metrics {
         let m = Self {
             registry: Mutex::new(Registry::with_prefix("sensor")),
             events: Family::default(),
+            output_shed: Family::default(),
             ringbuf_drops: Counter::default(),
             alerts: Family::default(),
             decode_errors: Counter::default(),
@@ -101,6 +108,11 @@ impl Metrics {
                 "events",
                 "Process events written, by action",
                 m.events.clone(),
+            );
+            r.register(
+                "output_shed",
+                "Lines not written because the output queue was full (a stalled reader), by kind",
+                m.output_shed.clone(),
             );
             r.register(
                 "ringbuf_drops",
@@ -193,6 +205,19 @@ impl Metrics {
                 action: action.to_string(),
             })
             .inc_by(n);
+    }
+
+    /// Brings `sensor_output_shed_total{kind}` up to the writer's totals.
+    pub fn set_shed(&self, shed: &[(&'static str, u64)]) {
+        for (kind, n) in shed {
+            let c = self.output_shed.get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            });
+            let was = c.get();
+            if *n > was {
+                c.inc_by(n - was);
+            }
+        }
     }
 
     pub fn alert(&self, rule: &str) {

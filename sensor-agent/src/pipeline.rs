@@ -4,7 +4,7 @@
 //! Kept free of the kernel and of tokio's I/O so it is unit-tested with
 //! hand-built records; `run` feeds it from the ring buffer.
 
-use std::{io::Write, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use sensor_rules::engine::EngineStats;
 use tracing::warn;
@@ -22,7 +22,7 @@ use crate::{
     metrics::Metrics,
     output::{
         ecs::EcsBuilder,
-        ndjson::{NdjsonWriter, OutputError},
+        ndjson::{Lines, NdjsonWriter, OutputError},
     },
     sink::Sink,
 };
@@ -65,13 +65,14 @@ impl Selection {
         }
     }
 
-    fn writes(&self, action: &str) -> bool {
-        !self.alerts_only
-            && match action {
-                "exec" => self.exec,
-                "fork" => self.fork,
-                _ => self.exit,
-            }
+    /// The kind's name when its events are written, `None` otherwise.
+    fn writes(&self, kind: EventSelect) -> Option<&'static str> {
+        let (on, name) = match kind {
+            EventSelect::Exec => (self.exec, "exec"),
+            EventSelect::Fork => (self.fork, "fork"),
+            EventSelect::Exit => (self.exit, "end"),
+        };
+        (on && !self.alerts_only).then_some(name)
     }
 }
 
@@ -142,16 +143,16 @@ impl Pipeline {
     /// Event time is `now_ns` (wall clock, on a timer): closes suppression
     /// windows and writes sequences held by a trailing missing stage, so an
     /// idle node still gets its count alerts.
-    pub fn advance<W: Write>(
+    pub fn advance<O: Lines>(
         &mut self,
         now_ns: i64,
-        out: &mut NdjsonWriter<W>,
+        out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         self.sink.close(Some(now_ns), out)
     }
 
     /// The agent stops: every open window closes with its count alert.
-    pub fn finish<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
+    pub fn finish<O: Lines>(&mut self, out: &mut NdjsonWriter<O>) -> Result<(), OutputError> {
         self.sink.close(None, out)
     }
 
@@ -169,10 +170,10 @@ impl Pipeline {
 
     /// Decodes one record and writes its event and alert lines. A record
     /// that does not decode is counted and skipped; only output errors stop.
-    pub fn handle<W: Write>(
+    pub fn handle<O: Lines>(
         &mut self,
         bytes: &[u8],
-        out: &mut NdjsonWriter<W>,
+        out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         match decode::decode(bytes) {
             Ok(Record::Exec(rec)) => {
@@ -184,7 +185,8 @@ impl Pipeline {
                 let ctx = container.as_ref().map(|c| self.context(c));
                 let view = self.table.on_exec(&rec, container);
                 let doc = self.ecs.exec(&rec, &view, ctx.as_ref());
-                self.sink.emit(&doc, self.select.writes(doc.action()), out)
+                self.sink
+                    .emit(&doc, self.select.writes(EventSelect::Exec), out)
             }
             Ok(Record::Fork(rec)) => {
                 self.totals.fork += 1;
@@ -194,14 +196,16 @@ impl Pipeline {
                 };
                 let ctx = self.context_of(&view);
                 let doc = self.ecs.fork(&rec, &view, ctx.as_ref());
-                self.sink.emit(&doc, self.select.writes(doc.action()), out)
+                self.sink
+                    .emit(&doc, self.select.writes(EventSelect::Fork), out)
             }
             Ok(Record::Exit(rec)) => {
                 self.totals.exit += 1;
                 let view = self.table.on_exit(&rec);
                 let ctx = self.context_of(&view);
                 let doc = self.ecs.end(&rec, &view, ctx.as_ref());
-                self.sink.emit(&doc, self.select.writes(doc.action()), out)
+                self.sink
+                    .emit(&doc, self.select.writes(EventSelect::Exit), out)
             }
             Err(e) => {
                 self.totals.decode_errors += 1;

@@ -26,7 +26,8 @@ use crate::{
     metrics::{self, Metrics},
     output::{
         ecs::EcsBuilder,
-        ndjson::{NdjsonWriter, OutputError},
+        ndjson::{self, NdjsonWriter, OutputError},
+        queue::{QueueLimits, QueuedLines},
     },
     pipeline::{MAINTENANCE_INTERVAL, Pipeline, Selection, Totals},
 };
@@ -133,7 +134,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     release_startup_memory();
     let ring = sensor.take_ring()?;
     let mut reader = RingReader::new(ring, sensor.take_reader_state()?)?;
-    let mut out = NdjsonWriter::stdout().context("cannot write to stdout")?;
+    let queue = QueuedLines::spawn(
+        ndjson::stdout_file().context("cannot write to stdout")?,
+        queue_limits(&args)?,
+    )
+    .context("cannot start the output thread")?;
+    let mut out = NdjsonWriter::over(queue, ndjson::DEFAULT_FLUSH_INTERVAL);
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -199,6 +205,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             _ = publish.tick() => {
                 let drops = sensor.drops().map(|d| d.total()).unwrap_or(0);
                 pipeline.publish_metrics(drops);
+                metrics.set_shed(out.shed());
                 // Event time is the wall clock here: due windows close on an idle node too.
                 if let Err(e) = pipeline
                     .advance(wall_clock_ns(), &mut out)
@@ -232,14 +239,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let (Some(d), Some(dir)) = (pipeline.detector_mut(), &state_dir) {
         d.save_state(dir).unwrap_or_else(|e| warn!("{e:#}"));
     }
-    let flushed = out.flush();
+    // Waits for the writer thread: everything accepted is written.
+    let flushed = out
+        .flush()
+        .and_then(|()| out.destination().finish().map_err(OutputError::from));
     let drops = sensor.drops()?;
     pipeline.publish_metrics(drops.total());
+    metrics.set_shed(out.shed());
     print_summary(
         &pipeline.totals(),
         &pipeline.engine_stats().unwrap_or_default(),
         &drops,
-        out.lines(),
+        &out,
     );
     if args.bpf_stats {
         for s in sensor.program_stats() {
@@ -268,11 +279,32 @@ fn wall_clock_ns() -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+fn queue_limits(args: &RunArgs) -> anyhow::Result<QueueLimits> {
+    if args.alert_queue_mib < args.output_queue_mib {
+        anyhow::bail!(
+            "--alert-queue-mib {} is below --output-queue-mib {}: alerts would be shed before events",
+            args.alert_queue_mib,
+            args.output_queue_mib
+        );
+    }
+    Ok(QueueLimits {
+        event_bytes: args.output_queue_mib << 20,
+        alert_bytes: args.alert_queue_mib << 20,
+    })
+}
+
 /// The line tests and operators read at exit (`key=value` pairs).
-fn print_summary(t: &Totals, e: &EngineStats, drops: &DropCounts, lines: u64) {
+fn print_summary<O: ndjson::Lines>(
+    t: &Totals,
+    e: &EngineStats,
+    drops: &DropCounts,
+    out: &NdjsonWriter<O>,
+) {
+    let shed: u64 = out.shed().iter().map(|(_, n)| n).sum();
     eprintln!(
         "sensor stopped: events={} exec={} fork={} exit={} alerts={} alerts_suppressed={} \
-         alerts_capped={} sequences={} lines={} drops={} \
+         alerts_capped={} sequences={} lines={} shed={} exec_shed={} fork_shed={} end_shed={} \
+         alerts_shed={} drops={} \
          exec_drops={} fork_drops={} exit_drops={} decode_errors={} enrichment_misses={}",
         t.events(),
         t.exec,
@@ -282,7 +314,12 @@ fn print_summary(t: &Totals, e: &EngineStats, drops: &DropCounts, lines: u64) {
         e.suppressed,
         e.capped,
         e.sequences,
-        lines,
+        out.lines(),
+        shed,
+        out.shed_of("exec"),
+        out.shed_of("fork"),
+        out.shed_of("end"),
+        out.shed_of("alert"),
         drops.total(),
         drops.exec,
         drops.fork,

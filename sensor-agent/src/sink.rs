@@ -2,7 +2,7 @@
 //! rule engine first (alerts), then the NDJSON output. The kernel pipeline
 //! and the audit source each hand their ECS documents to a [`Sink`].
 
-use std::{io::Write, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use sensor_rules::engine::EngineStats;
 use serde::Serialize;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::{
     detect::Detector,
     metrics::Metrics,
-    output::ndjson::{NdjsonWriter, OutputError},
+    output::ndjson::{Lines, NdjsonWriter, OutputError},
 };
 
 /// Detect and output: a document's alerts, then its lines.
@@ -59,47 +59,47 @@ impl Sink {
     }
 
     /// Evaluates `doc` (projected onto the rules' fields) and writes it
-    /// (when `write`) followed by its alerts.
-    pub fn emit<T: Serialize + ?Sized, W: Write>(
+    /// (when `write` names its kind) followed by its alerts.
+    pub fn emit<T: Serialize + ?Sized, O: Lines>(
         &mut self,
         doc: &T,
-        write: bool,
-        out: &mut NdjsonWriter<W>,
+        write: Option<&'static str>,
+        out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         self.detect(|d, pending| d.evaluate(doc, pending));
-        if write {
-            out.write(doc)?;
+        if let Some(kind) = write {
+            out.write_event(doc, kind)?;
         }
         self.write_pending(out)
     }
 
     /// [`Sink::emit`] for a JSON tree: rules read it directly.
-    pub fn emit_value<W: Write>(
+    pub fn emit_value<O: Lines>(
         &mut self,
         doc: &Value,
-        write: bool,
-        out: &mut NdjsonWriter<W>,
+        write: Option<&'static str>,
+        out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         self.detect(|d, pending| d.evaluate_value(doc, pending));
-        if write {
-            out.write(doc)?;
+        if let Some(kind) = write {
+            out.write_event(doc, kind)?;
         }
         self.write_pending(out)
     }
 
     /// Evaluates a view of a document that is not written (alerts only);
     /// `full` builds the document for an alert.
-    pub fn evaluate_view<W: Write>(
+    pub fn evaluate_view<O: Lines>(
         &mut self,
         view: &Value,
         full: &mut dyn FnMut() -> Value,
-        out: &mut NdjsonWriter<W>,
+        out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         self.detect(|d, pending| d.evaluate_view(view, full, pending));
         self.write_pending(out)
     }
 
-    fn write_pending<W: Write>(&mut self, out: &mut NdjsonWriter<W>) -> Result<(), OutputError> {
+    fn write_pending<O: Lines>(&mut self, out: &mut NdjsonWriter<O>) -> Result<(), OutputError> {
         for alert in self.pending.drain(..) {
             self.alerts += 1;
             self.metrics
@@ -111,10 +111,10 @@ impl Sink {
 
     /// Writes what the engine closes at event time `now_ns` (or, with
     /// `None`, everything still open: the stream ends).
-    pub fn close<W: Write>(
+    pub fn close<O: Lines>(
         &mut self,
         now_ns: Option<i64>,
-        out: &mut NdjsonWriter<W>,
+        out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         if let Some(detector) = &mut self.detector {
             match now_ns {

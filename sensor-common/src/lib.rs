@@ -45,6 +45,10 @@ impl EventKind {
     }
 }
 
+/// The events ring buffer's default size: about 8 000 execs, several
+/// seconds of a busy node. The agent may resize it at load time.
+pub const RING_BYTES: u32 = 8 << 20;
+
 /// `ExecHeader::flags`: argv was cut at the capture limit.
 pub const EXEC_ARGS_TRUNCATED: u32 = 1 << 0;
 /// `ExecHeader::flags`: the executable path was cut at `MAX_FILENAME_BYTES`.
@@ -55,8 +59,6 @@ pub const EXEC_ARGS_READ_FAILED: u32 = 1 << 2;
 pub const EXEC_FD0_CHR: u32 = 1 << 3;
 /// `ExecHeader::flags`: fd 2 is a character device.
 pub const EXEC_FD2_CHR: u32 = 1 << 4;
-/// `ExecHeader::flags`: captured by the raw_tp fallback rather than tp_btf.
-pub const EXEC_VIA_RAW_TP: u32 = 1 << 5;
 /// `ExecHeader::flags`: the resolved executable path is incomplete (too
 /// deep or too long); user space falls back to the execve path.
 pub const EXEC_EXE_TRUNCATED: u32 = 1 << 6;

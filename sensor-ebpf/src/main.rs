@@ -21,9 +21,9 @@ use aya_ebpf::{
 use sensor_common::{
     CGROUP_DEPTH, CGROUP_V2_DEFAULT, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
     DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_EXE_TRUNCATED, EXEC_FD0_CHR,
-    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EXEC_VIA_RAW_TP, EventKind,
-    ExecHeader, ExitEvent, ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES, MAX_EXE_BYTES,
-    MAX_EXE_COMPONENTS, MAX_FILENAME_BYTES, READER_ASLEEP, SensorConfig, TaskIds,
+    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EventKind, ExecHeader, ExitEvent,
+    ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES, MAX_EXE_BYTES, MAX_EXE_COMPONENTS,
+    MAX_FILENAME_BYTES, READER_ASLEEP, RING_BYTES, SensorConfig, TaskIds,
 };
 
 /// Filled in by the agent before load (`EbpfLoader::override_global`).
@@ -31,7 +31,7 @@ use sensor_common::{
 static SENSOR_CONFIG: SensorConfig = unsafe { core::mem::zeroed() };
 
 #[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+static EVENTS: RingBuf = RingBuf::with_byte_size(RING_BYTES, 0);
 
 #[map]
 static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_COUNTERS, 0);
@@ -238,7 +238,7 @@ fn fill_cgroup(task: u64, h: &mut ExecHeader) {
 }
 
 #[inline(always)]
-fn handle_exec(task: u64, bprm: u64, flags: u32) {
+fn handle_exec(task: u64, bprm: u64) {
     if !configured() {
         return;
     }
@@ -255,7 +255,7 @@ fn handle_exec(task: u64, bprm: u64, flags: u32) {
     // memset loop the verifier walks 700 times. Strings only need their
     // first byte cleared; every number below is assigned.
     h.kind = EventKind::Exec as u32;
-    h.flags = flags;
+    h.flags = 0;
     h.tty_major = 0;
     h.tty_minor = 0;
     h.fd0_rdev = 0;
@@ -477,13 +477,13 @@ fn handle_exit(task: u64) {
 // sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sensor_exec(ctx: BtfTracePointContext) -> i32 {
-    handle_exec(ctx.arg::<u64>(0), ctx.arg::<u64>(2), 0);
+    handle_exec(ctx.arg::<u64>(0), ctx.arg::<u64>(2));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn sensor_exec_raw(ctx: RawTracePointContext) -> i32 {
-    handle_exec(ctx.arg::<u64>(0), ctx.arg::<u64>(2), EXEC_VIA_RAW_TP);
+    handle_exec(ctx.arg::<u64>(0), ctx.arg::<u64>(2));
     0
 }
 

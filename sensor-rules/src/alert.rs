@@ -54,10 +54,13 @@ pub fn build_alert(rule: &Rule, event: &Value) -> Value {
         r.insert("license".into(), json!(m.license));
     }
     r.insert("author".into(), json!(m.author));
-    r.insert("severity".into(), json!(m.severity));
-    r.insert("risk_score".into(), risk_int);
-    r.insert("tags".into(), json!(m.tags));
     alert.insert("rule".into(), Value::Object(r));
+    // ECS has no rule.severity/risk_score/tags: the numbers are in
+    // `event.*` above, the tags top-level, and the rule's own words in
+    // Kibana's alert schema.
+    if !m.tags.is_empty() {
+        alert.insert("tags".into(), json!(m.tags));
+    }
     if !m.threat.is_empty() {
         alert.insert(
             "threat".into(),
@@ -66,7 +69,11 @@ pub fn build_alert(rule: &Rule, event: &Value) -> Value {
     }
     alert.insert(
         "kibana".into(),
-        json!({"alert": {"rule": {"name": m.name, "rule_id": m.rule_id, "references": m.references}}}),
+        json!({"alert": {
+            "severity": m.severity,
+            "risk_score": risk_int,
+            "rule": {"name": m.name, "rule_id": m.rule_id, "references": m.references, "tags": m.tags},
+        }}),
     );
     let mut alert = Value::Object(alert);
     if m.building_block {

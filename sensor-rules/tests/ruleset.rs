@@ -120,9 +120,10 @@ fn alert_has_kind_alert_and_rule_fields() {
     assert_eq!(a["rule"]["version"], "2026/02/03");
     assert_eq!(a["rule"]["license"], "Apache-2.0");
     assert_eq!(a["rule"]["author"], json!(["Fixture Author"]));
-    assert_eq!(a["rule"]["severity"], "low");
-    assert_eq!(a["rule"]["risk_score"], 21);
-    assert_eq!(a["rule"]["tags"], json!(["Domain: Container", "OS: Linux"]));
+    assert_eq!(a["kibana"]["alert"]["severity"], "low");
+    assert_eq!(a["kibana"]["alert"]["risk_score"], 21);
+    assert_eq!(a["tags"], json!(["Domain: Container", "OS: Linux"]));
+    assert_eq!(a["rule"].get("severity"), None, "ECS has no rule.severity");
     assert_eq!(a["kibana"]["alert"]["rule"]["rule_id"], a["rule"]["id"]);
 }
 

@@ -4,6 +4,8 @@
 //! Every stdout line the agent writes is checked to be exactly one JSON
 //! object; any other line fails the test that owns the agent.
 
+pub mod ecs_schema;
+
 use std::{
     collections::HashMap,
     ffi::CStr,
@@ -147,13 +149,21 @@ pub fn parse_summary(line: &str) -> HashMap<String, u64> {
         .collect()
 }
 
-/// Checks one stdout line: exactly one JSON object, newline-terminated.
+/// Checks one stdout line: exactly one JSON object, newline-terminated,
+/// whose fields are ECS 9.4's or its documented extensions.
 pub fn check_line(raw: &[u8]) -> Result<Value, String> {
     let Some(body) = raw.strip_suffix(b"\n") else {
         return Err("line not terminated by a newline".into());
     };
     match serde_json::from_slice::<Value>(body) {
-        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(v @ Value::Object(_)) => {
+            let bad = ecs_schema::violations(&v);
+            if bad.is_empty() {
+                Ok(v)
+            } else {
+                Err(format!("not ECS 9.4: {}", bad.join("; ")))
+            }
+        }
         Ok(other) => Err(format!("not a JSON object: {other}")),
         Err(e) => Err(format!("invalid JSON ({e})")),
     }

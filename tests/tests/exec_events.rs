@@ -23,9 +23,9 @@ fn exec_reports_exact_args_executable_pid_and_ppid() {
     assert_eq!(p["args"], serde_json::json!(expected));
     assert_eq!(p["args_count"], expected.len());
     assert_eq!(p["command_line"], expected.join(" "));
-    assert_eq!(p["args_truncated"], false);
+    assert_eq!(p["Ext"]["args_truncated"], false);
     let argv_bytes: usize = expected.iter().map(|a| a.len() + 1).sum();
-    assert_eq!(p["args_original_bytes"], argv_bytes);
+    assert_eq!(p["Ext"]["args_original_bytes"], argv_bytes);
     let executable = canonical("/bin/echo");
     assert_eq!(p["executable"], executable);
     // The resolved file's name: `busybox` where /bin/echo is an applet link.
@@ -93,7 +93,7 @@ fn raw_tp_fallback_reports_the_same_exec_fields() {
     assert_eq!(p["executable"], canonical("/bin/echo"));
     assert_eq!(p["pid"], pid);
     assert_eq!(p["parent"]["pid"], std::process::id());
-    assert_eq!(p["args_truncated"], false);
+    assert_eq!(p["Ext"]["args_truncated"], false);
     let done = agent.stop();
     for hook in [
         "sched_process_exec",

@@ -30,8 +30,8 @@ fn argv_bytes(args: &[OsString]) -> Vec<u8> {
 /// real size.
 fn assert_cut_prefix(v: &Value, full: &[u8]) {
     let p = &v["process"];
-    assert_eq!(p["args_truncated"], true, "cut argv not flagged");
-    assert_eq!(p["args_original_bytes"], full.len());
+    assert_eq!(p["Ext"]["args_truncated"], true, "cut argv not flagged");
+    assert_eq!(p["Ext"]["args_original_bytes"], full.len());
     let got: Vec<&str> = p["args"]
         .as_array()
         .unwrap()
@@ -78,8 +78,11 @@ fn hostile_args_arrive_exactly_and_every_line_is_one_json_object() {
             .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned()),
     );
     assert_eq!(v["process"]["args"], serde_json::json!(expected));
-    assert_eq!(v["process"]["args_truncated"], false);
-    assert_eq!(v["process"]["args_original_bytes"], argv_bytes(&args).len());
+    assert_eq!(v["process"]["Ext"]["args_truncated"], false);
+    assert_eq!(
+        v["process"]["Ext"]["args_original_bytes"],
+        argv_bytes(&args).len()
+    );
     agent.stop();
 }
 

@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod deploy;
+mod e2e;
 mod initramfs;
 mod kernels;
 mod run;

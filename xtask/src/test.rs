@@ -14,6 +14,7 @@ use clap::Args;
 
 use crate::{
     build, deploy,
+    e2e::e2e_host,
     setup::{self, Profile},
     util::{self, Counts, fmt_dur},
     vm::{self, Outcome, PayloadKind, VmTestArgs},
@@ -25,7 +26,7 @@ pub struct TestArgs {
     #[arg(long)]
     pub no_vm: bool,
 
-    /// Kernels for the VM matrix (default: Debian 6.1 and 6.12); see
+    /// Kernels for the VM matrix (default: Debian 5.10, 6.1, 6.12 and 6.19); see
     /// `cargo xtask vm-test --help`.
     #[arg(long = "kernel", value_name = "DEB|VMLINUZ|SERIES")]
     pub kernels: Vec<String>,
@@ -75,6 +76,16 @@ impl Suite {
             counts,
         });
         ok
+    }
+
+    /// Records a stage that ran elsewhere (the VM guests run in parallel).
+    fn record(&mut self, name: &str, status: Status, time: Duration, counts: Option<Counts>) {
+        self.stages.push(Stage {
+            name: name.into(),
+            status,
+            time,
+            counts,
+        });
     }
 
     fn skip(&mut self, name: &str, why: &str) {
@@ -145,28 +156,6 @@ fn counted(cmd: &mut Command, out: &mut Option<Counts>) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The end-to-end tests on the host kernel, all tiers (containers included),
-/// against the release agent. Returns whether they passed and the counts.
-pub fn e2e_host() -> Result<(bool, Counts)> {
-    let agent = build::agent_path(true);
-    let mut cmd = util::cargo();
-    cmd.args([
-        "test",
-        "--release",
-        "--package",
-        "sensor-tests",
-        // Run every test binary even when an earlier one fails.
-        "--no-fail-fast",
-        "--",
-        "--test-threads=1",
-    ])
-    .env("SENSOR_AGENT_BIN", &agent)
-    .env("SENSOR_RULES_DIR", util::root().join("rules"))
-    .env("SENSOR_TEST_TIER", "host");
-    let (status, counts) = util::run_counting(&mut cmd)?;
-    Ok((status.success(), counts))
 }
 
 pub fn run(args: &TestArgs) -> Result<()> {
@@ -283,19 +272,25 @@ pub fn run(args: &TestArgs) -> Result<()> {
             Ok(())
         });
         let mut results = Vec::new();
-        for k in prepared.iter().flat_map(|(kernels, _)| kernels) {
-            let initrd = &prepared.as_ref().expect("prepared").1;
-            suite.stage(&format!("vm-test {}", k.name), |c| {
-                let r = vm::boot(k, initrd, &vm_args);
-                *c = Some(r.counts);
-                let outcome = r.outcome.clone();
-                let log = r.log.clone();
-                results.push(r);
-                match outcome {
-                    Outcome::Pass => Ok(()),
-                    Outcome::Fail(why) => bail!("{why} (log: {})", log.display()),
-                }
-            });
+        if let Some((kernels, initrd)) = &prepared {
+            println!(
+                "\n==> vm-test: {} kernels, {} at a time",
+                kernels.len(),
+                vm::PARALLEL_GUESTS
+            );
+            results = vm::boot_all(kernels, initrd, &vm_args);
+            for r in &results {
+                let status = match &r.outcome {
+                    Outcome::Pass => Status::Pass,
+                    Outcome::Fail(why) => Status::Fail(format!("{why} (log: {})", r.log.display())),
+                };
+                suite.record(
+                    &format!("vm-test {}", r.kernel),
+                    status,
+                    r.total,
+                    Some(r.counts),
+                );
+            }
         }
         if !results.is_empty() {
             vm::print_table(&results);

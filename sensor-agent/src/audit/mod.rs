@@ -30,7 +30,10 @@ use crate::{
     detect::Detector,
     enrich::host::HostInfo,
     metrics::{self, Metrics},
-    output::{ecs::ECS_VERSION, ndjson::NdjsonWriter},
+    output::{
+        ecs::ECS_VERSION,
+        ndjson::{Lines, NdjsonWriter},
+    },
     sink::Sink,
     source::{Batch, Source},
 };
@@ -341,9 +344,9 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/sensor-agent";
 
 /// Maps, evaluates and writes one batch, then acknowledges it.
-struct Consumer<'a, W: Write> {
+struct Consumer<'a, O: Lines> {
     sink: &'a mut Sink,
-    out: &'a mut NdjsonWriter<W>,
+    out: &'a mut NdjsonWriter<O>,
     totals: &'a mut Totals,
     how: &'a How,
 }
@@ -358,11 +361,11 @@ struct How {
 }
 
 impl How {
-    fn batch<W: Write>(
+    fn batch<O: Lines>(
         &self,
         batch: Batch<Item>,
         sink: &mut Sink,
-        out: &mut NdjsonWriter<W>,
+        out: &mut NdjsonWriter<O>,
         totals: &mut Totals,
     ) -> anyhow::Result<()> {
         Consumer {
@@ -375,7 +378,7 @@ impl How {
     }
 }
 
-impl<W: Write> Consumer<'_, W> {
+impl<O: Lines> Consumer<'_, O> {
     fn batch(&mut self, batch: Batch<Item>) -> anyhow::Result<()> {
         self.totals.batches += 1;
         for text in &batch.items {
@@ -424,7 +427,7 @@ impl<W: Write> Consumer<'_, W> {
             self.totals.events += 1;
             self.how.metrics.audit_events.inc();
             self.sink
-                .emit_value(&doc, !self.how.alerts_only, self.out)
+                .emit_value(&doc, (!self.how.alerts_only).then_some("audit"), self.out)
                 .map_err(RecordError::Output)?;
         }
         Ok(())

@@ -47,34 +47,36 @@ const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
 
-#[derive(Clone, Debug)]
-pub struct Member {
-    pub name: String,
-    pub type_id: u32,
+/// Names are kept as offsets into the string section, not as `String`s:
+/// a kernel's BTF has about a million members and enumerators, and owning
+/// their names made this parse the agent's start-up peak (58 MiB VmHWM).
+#[derive(Clone, Copy, Debug)]
+struct Member {
+    name: u32,
+    type_id: u32,
     /// Offset from the start of the enclosing struct, in bits.
-    pub bit_offset: u32,
+    bit_offset: u32,
 }
 
 #[derive(Clone, Debug)]
 enum Type {
     Composite {
-        name: String,
         size: u32,
-        members: Vec<Member>,
+        members: Box<[Member]>,
     },
     Enum {
-        values: Vec<(String, i64)>,
+        values: Box<[(u32, i64)]>,
     },
     /// typedef/const/volatile/restrict/type_tag: transparent wrappers.
     Alias(u32),
-    Sized(u32),
     Other,
 }
 
 /// The parsed type graph. Type id `n` is `types[n]`; id 0 is `void`.
 pub struct Btf {
     types: Vec<Type>,
-    structs_by_name: HashMap<String, u32>,
+    structs_by_name: HashMap<Box<str>, u32>,
+    strings: Vec<u8>,
 }
 
 fn u32_at(b: &[u8], at: usize) -> Result<u32, BtfError> {
@@ -83,10 +85,10 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, BtfError> {
         .ok_or(BtfError::Malformed("truncated"))
 }
 
-fn str_at(strings: &[u8], off: u32) -> String {
+fn str_at(strings: &[u8], off: u32) -> &[u8] {
     let s = strings.get(off as usize..).unwrap_or_default();
     let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
-    String::from_utf8_lossy(&s[..end]).into_owned()
+    &s[..end]
 }
 
 impl Btf {
@@ -136,9 +138,9 @@ impl Btf {
             let ty = match kind {
                 KIND_INT => {
                     at += 4;
-                    Type::Sized(size_or_type)
+                    Type::Other
                 }
-                KIND_PTR => Type::Sized(8),
+                KIND_PTR => Type::Other,
                 KIND_ARRAY => {
                     let elem = u32_at(types_sec, at)?;
                     let n = u32_at(types_sec, at + 8)?;
@@ -156,7 +158,7 @@ impl Btf {
                         let m_off = u32_at(types_sec, at + 8)?;
                         at += 12;
                         members.push(Member {
-                            name: str_at(strings, m_name),
+                            name: m_name,
                             type_id: m_type,
                             bit_offset: if kind_flag { m_off & 0xff_ffff } else { m_off },
                         });
@@ -166,13 +168,12 @@ impl Btf {
                         // The first definition wins; later same-named ones are
                         // from modules or rare duplicates.
                         structs_by_name
-                            .entry(name.clone())
+                            .entry(String::from_utf8_lossy(name).into())
                             .or_insert(types.len() as u32);
                     }
                     Type::Composite {
-                        name,
                         size: size_or_type,
-                        members,
+                        members: members.into(),
                     }
                 }
                 KIND_ENUM => {
@@ -181,9 +182,11 @@ impl Btf {
                         let v_name = u32_at(types_sec, at)?;
                         let v = u32_at(types_sec, at + 4)? as i32 as i64;
                         at += 8;
-                        values.push((str_at(strings, v_name), v));
+                        values.push((v_name, v));
                     }
-                    Type::Enum { values }
+                    Type::Enum {
+                        values: values.into(),
+                    }
                 }
                 KIND_ENUM64 => {
                     let mut values = Vec::with_capacity(vlen);
@@ -192,9 +195,11 @@ impl Btf {
                         let lo = u32_at(types_sec, at + 4)? as u64;
                         let hi = u32_at(types_sec, at + 8)? as u64;
                         at += 12;
-                        values.push((str_at(strings, v_name), ((hi << 32) | lo) as i64));
+                        values.push((v_name, ((hi << 32) | lo) as i64));
                     }
-                    Type::Enum { values }
+                    Type::Enum {
+                        values: values.into(),
+                    }
                 }
                 KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
                     Type::Alias(size_or_type)
@@ -219,6 +224,7 @@ impl Btf {
         Ok(Self {
             types,
             structs_by_name,
+            strings: strings.to_vec(),
         })
     }
 
@@ -244,17 +250,21 @@ impl Btf {
     /// union members (the kernel nests fields in them freely, e.g.
     /// `mm_struct`'s randomized block). Returns (bit offset, type id).
     fn find_member(&self, members: &[Member], name: &str, depth: u32) -> Option<(u32, u32)> {
-        if let Some(m) = members.iter().find(|m| m.name == name) {
+        let is = |m: &Member| str_at(&self.strings, m.name) == name.as_bytes();
+        if let Some(m) = members.iter().find(|m| is(m)) {
             return Some((m.bit_offset, m.type_id));
         }
         if depth > 8 {
             return None;
         }
-        members.iter().filter(|m| m.name.is_empty()).find_map(|m| {
-            let inner = self.members_of(m.type_id)?;
-            let (off, ty) = self.find_member(inner, name, depth + 1)?;
-            Some((m.bit_offset + off, ty))
-        })
+        members
+            .iter()
+            .filter(|m| m.name == 0 || str_at(&self.strings, m.name).is_empty())
+            .find_map(|m| {
+                let inner = self.members_of(m.type_id)?;
+                let (off, ty) = self.find_member(inner, name, depth + 1)?;
+                Some((m.bit_offset + off, ty))
+            })
     }
 
     /// Byte offset of a dotted member path (`"ns.inum"`) in struct `strukt`.
@@ -301,31 +311,12 @@ impl Btf {
         self.types
             .iter()
             .find_map(|t| match t {
-                Type::Enum { values } => values.iter().find(|(n, _)| n == name).map(|(_, v)| *v),
+                Type::Enum { values } => values
+                    .iter()
+                    .find(|(n, _)| str_at(&self.strings, *n) == name.as_bytes())
+                    .map(|(_, v)| *v),
                 _ => None,
             })
             .ok_or_else(|| BtfError::NoEnumValue(name.to_string()))
-    }
-
-    /// Whether struct `strukt` exists.
-    pub fn has_struct(&self, strukt: &str) -> bool {
-        self.structs_by_name.contains_key(strukt)
-    }
-
-    /// Size of a type (for scalars and pointers), following aliases.
-    pub fn scalar_size(&self, id: u32) -> Option<u32> {
-        match self.types.get(self.resolve(id) as usize)? {
-            Type::Sized(s) => Some(*s),
-            Type::Composite { size, .. } => Some(*size),
-            _ => None,
-        }
-    }
-
-    /// Name of a composite type (test helper for nested lookups).
-    pub fn composite_name(&self, id: u32) -> Option<&str> {
-        match self.types.get(self.resolve(id) as usize)? {
-            Type::Composite { name, .. } => Some(name),
-            _ => None,
-        }
     }
 }

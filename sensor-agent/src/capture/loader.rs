@@ -39,7 +39,7 @@ impl Default for CaptureOptions {
     fn default() -> Self {
         Self {
             max_args_bytes: MAX_ARGS_BYTES as u32,
-            ring_bytes: 8 << 20,
+            ring_bytes: sensor_common::RING_BYTES,
             cgroup: None,
             force_raw_tp: false,
         }
@@ -143,8 +143,9 @@ pub fn resolve_config(
 impl Sensor {
     /// Resolves offsets, loads the object and attaches every hook.
     pub fn load(opts: &CaptureOptions) -> anyhow::Result<Self> {
-        let btf = Btf::from_sys_fs()?;
-        let (mut config, hierarchy) = resolve_config(&btf, opts)?;
+        // Our parse is dropped before aya parses the same BTF: the two
+        // together were the start-up peak.
+        let (mut config, hierarchy) = resolve_config(&Btf::from_sys_fs()?, opts)?;
         let aya_btf =
             aya::Btf::from_sys_fs().context("cannot load kernel BTF for tp_btf programs")?;
         let cpus =

@@ -171,11 +171,14 @@ impl HostInfo {
             ("family", &self.os.family),
             ("platform", &self.os.platform),
             ("version", &self.os.version),
-            ("codename", &self.os.codename),
         ] {
             if let Some(v) = v {
                 os.insert(k.into(), json!(v));
             }
+        }
+        // ECS has no codename field: Elastic Endpoint's `Ext` extension.
+        if let Some(c) = &self.os.codename {
+            os.insert("Ext".into(), json!({ "codename": c }));
         }
         let mut host = Map::new();
         host.insert("name".into(), json!(self.name));

@@ -22,7 +22,7 @@ use crate::{
     },
 };
 
-pub const ECS_VERSION: &str = "8.11.0";
+pub const ECS_VERSION: &str = "9.4.0";
 pub const EVENT_DATASET: &str = "sensor.process";
 pub const EVENT_MODULE: &str = "sensor";
 
@@ -247,9 +247,11 @@ impl Serialize for EcsDoc<'_> {
                 }
             }
         }
-        if let Action::Exec(rec) = self.action {
-            m.serialize_entry("cgroup", &CgroupObj(rec))?;
-        }
+        // Top-level `user`/`group`, as Defend for Containers writes them
+        // (its sequences join on `user.id`); the real ids under Elastic
+        // Endpoint's `Ext.real` names.
+        m.serialize_entry("user", &TopIdObj::new(process.euid, process.uid))?;
+        m.serialize_entry("group", &TopIdObj::new(process.egid, process.gid))?;
         m.serialize_entry("host", &self.b.host)?;
         m.serialize_entry(
             "agent",
@@ -333,6 +335,37 @@ impl<T: fmt::Display> Serialize for DisplayStr<T> {
     }
 }
 
+/// Top-level `user`/`group`: the effective id, and the real one in `Ext`.
+#[derive(Serialize)]
+struct TopIdObj {
+    id: DisplayStr<u32>,
+    #[serde(rename = "Ext")]
+    ext: RealExt,
+}
+
+#[derive(Serialize)]
+struct RealExt {
+    real: RealId,
+}
+
+#[derive(Serialize)]
+struct RealId {
+    id: DisplayStr<u32>,
+}
+
+impl TopIdObj {
+    fn new(effective: u32, real: u32) -> Self {
+        Self {
+            id: DisplayStr(effective),
+            ext: RealExt {
+                real: RealId {
+                    id: DisplayStr(real),
+                },
+            },
+        }
+    }
+}
+
 struct TtyObj<'a>(&'a Tty);
 
 impl Serialize for TtyObj<'_> {
@@ -401,9 +434,12 @@ impl Serialize for RelativeObj<'_> {
         match &self.r.info {
             Some(info) => {
                 identity(&mut m, self.b, info, false)?;
+                if let Some(cwd) = &info.working_directory {
+                    m.serialize_entry("working_directory", &**cwd)?;
+                }
                 // Stored ancestor args may be cut by the table's cap: say so.
                 if info.image.args_truncated {
-                    m.serialize_entry("args_truncated", &true)?;
+                    m.serialize_entry("Ext", &ArgsExt::cut())?;
                 }
                 if let Some(me) = self.me {
                     let same = info.pid == me.pid && info.start_ticks == me.start_ticks;
@@ -438,7 +474,7 @@ impl Serialize for EntryObj<'_> {
         let mut m = s.serialize_map(None)?;
         identity(&mut m, self.b, &self.e.leader, false)?;
         if self.e.leader.image.args_truncated {
-            m.serialize_entry("args_truncated", &true)?;
+            m.serialize_entry("Ext", &ArgsExt::cut())?;
         }
         m.serialize_entry(
             "entry_meta",
@@ -495,17 +531,23 @@ impl Serialize for ProcessObj<'_> {
         }
         match doc.action {
             Action::Exec(rec) => {
-                m.serialize_entry("args_truncated", &rec.args_truncated)?;
-                m.serialize_entry("args_original_bytes", &rec.args_original_bytes)?;
+                m.serialize_entry(
+                    "Ext",
+                    &ArgsExt {
+                        args_truncated: rec.args_truncated,
+                        args_original_bytes: Some(rec.args_original_bytes),
+                        cgroup: Some(CgroupObj(rec)),
+                    },
+                )?;
             }
             Action::Fork => {
                 if p.image.args_truncated {
-                    m.serialize_entry("args_truncated", &true)?;
+                    m.serialize_entry("Ext", &ArgsExt::cut())?;
                 }
             }
             Action::End(rec) => {
                 if p.image.args_truncated {
-                    m.serialize_entry("args_truncated", &true)?;
+                    m.serialize_entry("Ext", &ArgsExt::cut())?;
                 }
                 m.serialize_entry("exit_code", &exit_code_from_wait_status(rec.exit_code))?;
                 m.serialize_entry("end", &b.time(doc.now))?;
@@ -515,8 +557,30 @@ impl Serialize for ProcessObj<'_> {
     }
 }
 
-/// `cgroup`: the kernel's cgroup id and the path the container was read
-/// from.
+/// `process.Ext` (and a relative's): what ECS has no field for. argv cut
+/// by the kernel's capture limit (with its full size, on exec) or by the
+/// table's cap for stored relatives, and the exec's cgroup.
+#[derive(Serialize)]
+struct ArgsExt<'a> {
+    args_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args_original_bytes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cgroup: Option<CgroupObj<'a>>,
+}
+
+impl ArgsExt<'_> {
+    fn cut() -> Self {
+        Self {
+            args_truncated: true,
+            args_original_bytes: None,
+            cgroup: None,
+        }
+    }
+}
+
+/// `process.Ext.cgroup`: the kernel's cgroup id and the path the container
+/// was read from.
 struct CgroupObj<'a>(&'a ExecRecord);
 
 impl Serialize for CgroupObj<'_> {
@@ -758,8 +822,8 @@ mod tests {
         );
         assert_eq!(p["args_count"], 3);
         assert_eq!(p["command_line"], "curl -k https://127.0.0.1:6443/api");
-        assert_eq!(p["args_truncated"], false);
-        assert_eq!(p["args_original_bytes"], rec.args_original_bytes);
+        assert_eq!(p["Ext"]["args_truncated"], false);
+        assert_eq!(p["Ext"]["args_original_bytes"], rec.args_original_bytes);
         assert_eq!(p["interactive"], true);
         assert_eq!(
             p["tty"],
@@ -773,7 +837,7 @@ mod tests {
         assert_eq!(p["uptime"], 2);
         assert_eq!(p["entity_id"], &*view.process.entity_id);
         assert_eq!(
-            v["cgroup"],
+            v["process"]["Ext"]["cgroup"],
             json!({"id": 77, "path": "/libpod_parent/libpod-x"})
         );
         assert_eq!(v["host"]["hostname"], "node-1");
@@ -840,8 +904,8 @@ mod tests {
         rec.args_original_bytes = 131_072;
         let view = t.on_exec(&rec, None);
         let v = builder().exec(&rec, &view, None).to_value();
-        assert_eq!(v["process"]["args_truncated"], true);
-        assert_eq!(v["process"]["args_original_bytes"], 131_072);
+        assert_eq!(v["process"]["Ext"]["args_truncated"], true);
+        assert_eq!(v["process"]["Ext"]["args_original_bytes"], 131_072);
     }
 
     #[test]

@@ -2,3 +2,4 @@
 
 pub mod ecs;
 pub mod ndjson;
+pub mod queue;

@@ -43,8 +43,36 @@ impl From<io::Error> for OutputError {
     }
 }
 
-pub struct NdjsonWriter<W: Write> {
-    out: BufWriter<W>,
+/// What a line is, for a destination that may shed lines under pressure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineClass {
+    /// An event of this kind (`exec`, `fork`, `end`, ...): shed first.
+    Event(&'static str),
+    /// An alert: shed only past its own, larger limit.
+    Alert,
+}
+
+/// Where whole lines go: a buffered writer (takes every line), or the
+/// bounded queue in front of stdout (`super::queue`).
+pub trait Lines {
+    /// Takes one whole line, newline included; `false` when it was shed.
+    fn put(&mut self, line: &[u8], class: LineClass) -> io::Result<bool>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+impl<W: Write> Lines for BufWriter<W> {
+    fn put(&mut self, line: &[u8], _: LineClass) -> io::Result<bool> {
+        self.write_all(line)?;
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Write::flush(self)
+    }
+}
+
+pub struct NdjsonWriter<O: Lines> {
+    out: O,
     scratch: Vec<u8>,
     flush_interval: Duration,
     last_flush: Instant,
@@ -52,38 +80,77 @@ pub struct NdjsonWriter<W: Write> {
     pending: usize,
     lines: u64,
     bytes: u64,
+    /// Lines shed by the destination, per event kind (`alert` for alerts).
+    shed: Vec<(&'static str, u64)>,
 }
 
-impl NdjsonWriter<File> {
+impl NdjsonWriter<BufWriter<File>> {
     /// Writes to stdout through its own buffer. A dup of fd 1 is used
     /// because `std::io::Stdout` is line-buffered (a write syscall per
     /// event) and its lock is not `Send`.
     pub fn stdout() -> io::Result<Self> {
-        let fd = io::stdout().as_fd().try_clone_to_owned()?;
-        Ok(Self::new(File::from(fd)))
+        Ok(Self::new(stdout_file()?))
     }
 }
 
-impl<W: Write> NdjsonWriter<W> {
+/// A dup of fd 1 (see [`NdjsonWriter::stdout`]).
+pub fn stdout_file() -> io::Result<File> {
+    Ok(File::from(io::stdout().as_fd().try_clone_to_owned()?))
+}
+
+impl<W: Write> NdjsonWriter<BufWriter<W>> {
     pub fn new(out: W) -> Self {
         Self::with_flush_interval(out, DEFAULT_FLUSH_INTERVAL)
     }
 
     pub fn with_flush_interval(out: W, flush_interval: Duration) -> Self {
+        Self::over(BufWriter::with_capacity(BUFFER_BYTES, out), flush_interval)
+    }
+
+    pub fn get_ref(&self) -> &W {
+        self.out.get_ref()
+    }
+}
+
+impl<O: Lines> NdjsonWriter<O> {
+    /// Writes lines to `out` (for instance a [`super::queue::QueuedLines`]).
+    pub fn over(out: O, flush_interval: Duration) -> Self {
         Self {
-            out: BufWriter::with_capacity(BUFFER_BYTES, out),
+            out,
             scratch: Vec::with_capacity(4096),
             flush_interval,
             last_flush: Instant::now(),
             pending: 0,
             lines: 0,
             bytes: 0,
+            shed: Vec::new(),
         }
     }
 
-    /// Appends one document (a JSON object) as one line; flushes when the
-    /// interval is due.
+    pub fn destination(&mut self) -> &mut O {
+        &mut self.out
+    }
+
+    /// Appends one alert (or other document never shed before alerts) as
+    /// one line; flushes when the interval is due.
     pub fn write<T: Serialize + ?Sized>(&mut self, doc: &T) -> Result<(), OutputError> {
+        self.write_as(doc, LineClass::Alert)
+    }
+
+    /// Appends one event of `kind`: the first to be shed under pressure.
+    pub fn write_event<T: Serialize + ?Sized>(
+        &mut self,
+        doc: &T,
+        kind: &'static str,
+    ) -> Result<(), OutputError> {
+        self.write_as(doc, LineClass::Event(kind))
+    }
+
+    fn write_as<T: Serialize + ?Sized>(
+        &mut self,
+        doc: &T,
+        class: LineClass,
+    ) -> Result<(), OutputError> {
         self.scratch.clear();
         serde_json::to_writer(&mut self.scratch, doc).map_err(io::Error::from)?;
         let kind = match self.scratch.first() {
@@ -98,7 +165,17 @@ impl<W: Write> NdjsonWriter<W> {
             return Err(OutputError::NotAnObject(kind));
         }
         self.scratch.push(b'\n');
-        self.out.write_all(&self.scratch)?;
+        if !self.out.put(&self.scratch, class)? {
+            let kind = match class {
+                LineClass::Event(k) => k,
+                LineClass::Alert => "alert",
+            };
+            match self.shed.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => self.shed.push((kind, 1)),
+            }
+            return Ok(());
+        }
         self.lines += 1;
         self.bytes += self.scratch.len() as u64;
         self.pending += 1;
@@ -134,8 +211,17 @@ impl<W: Write> NdjsonWriter<W> {
         self.bytes
     }
 
-    pub fn get_ref(&self) -> &W {
-        self.out.get_ref()
+    /// Lines shed so far, per kind (`alert` for alerts).
+    pub fn shed(&self) -> &[(&'static str, u64)] {
+        &self.shed
+    }
+
+    /// Lines of `kind` shed so far.
+    pub fn shed_of(&self, kind: &str) -> u64 {
+        self.shed
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
