@@ -16,7 +16,10 @@ use tracing::{error, info, warn};
 use crate::{
     capture::{CaptureOptions, DropCounts, Sensor, cgroup::CgroupHierarchy, reader::RingReader},
     cli::RunArgs,
-    detect::Detector,
+    detect::{
+        Detector,
+        watch::{self, RulesWatch},
+    },
     enrich::{
         container::{CgroupResolver, DEFAULT_CGROUP_CACHE},
         host::{BootClock, HostInfo},
@@ -143,6 +146,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    // The rules directory is watched for changes; SIGHUP reloads too.
+    let mut watch = match &args.rules {
+        Some(dir) => match RulesWatch::new(dir) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(
+                    "cannot watch {} for changes ({e}); send SIGHUP to reload the rules",
+                    dir.display()
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let mut reload_at: Option<tokio::time::Instant> = None;
     let mut report = tokio::time::interval(Duration::from_secs(args.drop_report_secs.max(1)));
     let mut publish = tokio::time::interval(METRICS_INTERVAL);
     let mut maintain = tokio::time::interval(MAINTENANCE_INTERVAL);
@@ -180,6 +199,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             _ = sigterm.recv() => break Ok(()),
             _ = sigint.recv() => break Ok(()),
+            // Reloads run between two drains: no record is evaluated twice
+            // or skipped across the swap.
+            _ = sighup.recv() => reload_rules(&args, &mut pipeline),
+            changed = async { watch.as_mut().expect("guarded").changed().await }, if watch.is_some() => {
+                if let Err(e) = changed {
+                    warn!("rules directory watch failed ({e}); send SIGHUP to reload the rules");
+                    watch = None;
+                }
+                reload_at = Some(tokio::time::Instant::now() + watch::SETTLE);
+            }
+            _ = tokio::time::sleep_until(reload_at.unwrap_or_else(tokio::time::Instant::now)), if reload_at.is_some() => {
+                reload_at = None;
+                reload_rules(&args, &mut pipeline);
+            }
             _ = report.tick() => {
                 let drops = match sensor.drops() {
                     Ok(d) => d,
@@ -277,6 +310,18 @@ fn wall_clock_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// SIGHUP or a change to the rules directory: swap in the new set, or keep
+/// the old one if the new one has an error (logged with `file:line:col`).
+fn reload_rules(args: &RunArgs, pipeline: &mut Pipeline) {
+    let (Some(dir), Some(detector)) = (&args.rules, pipeline.detector_mut()) else {
+        info!("reload requested, but no --rules directory is loaded");
+        return;
+    };
+    if let Err(e) = detector.reload(dir) {
+        error!("{e:#}");
+    }
 }
 
 fn queue_limits(args: &RunArgs) -> anyhow::Result<QueueLimits> {

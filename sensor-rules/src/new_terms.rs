@@ -105,6 +105,16 @@ impl NewTerms {
         }
     }
 
+    /// Forgets the rules `keep` refuses (a reload removed or changed them).
+    pub fn retain_rules(&mut self, keep: impl Fn(&str) -> bool) {
+        let before = self.rules.len();
+        self.rules.retain(|id, _| keep(id));
+        if self.rules.len() != before {
+            self.dirty = true;
+            self.stats.terms = self.rules.values().map(|r| r.seen.len() as u64).sum();
+        }
+    }
+
     /// Was anything learned since the last [`NewTerms::save`]?
     pub fn dirty(&self) -> bool {
         self.dirty

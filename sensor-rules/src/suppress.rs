@@ -351,6 +351,33 @@ impl Suppressor {
         true
     }
 
+    /// The rule set was reloaded: rule number `i` is now `new_of_old[i]`.
+    /// State of the rules that stayed moves with them; the windows of the
+    /// others close at the next [`Suppressor::expire`].
+    pub fn remap_rules(&mut self, new_of_old: &[Option<usize>]) {
+        let remap = |key: &str| -> Option<String> {
+            let (rule, rest) = key.split_once('\u{1f}').unwrap_or((key, ""));
+            let new = (*new_of_old.get(rule.parse::<usize>().ok()?)?)?;
+            Some(format!("{new}\u{1f}{rest}"))
+        };
+        for (key, w) in std::mem::take(&mut self.windows) {
+            match remap(&key) {
+                Some(k) => {
+                    self.windows.insert(k, w);
+                }
+                None => self.pending_close.push(w),
+            }
+        }
+        self.order = std::mem::take(&mut self.order)
+            .into_iter()
+            .filter_map(|(end, key)| Some((end, remap(&key)?)))
+            .collect();
+        self.rate = std::mem::take(&mut self.rate)
+            .into_iter()
+            .filter_map(|(key, v)| Some((remap(&key)?, v)))
+            .collect();
+    }
+
     /// Closes the windows that ended by `now_ns` (all with `i64::MAX`) and
     /// writes the count alert of each that suppressed anything.
     pub fn expire(&mut self, now_ns: i64, out: &mut Vec<Value>) {

@@ -295,6 +295,24 @@ impl Agent {
         }
     }
 
+    /// Waits for the `nth` (from 1) stderr line containing `needle` and
+    /// returns it; panics after `timeout` with the stderr tail.
+    pub fn wait_stderr(&self, needle: &str, nth: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().unwrap();
+        loop {
+            if let Some(l) = st.stderr.iter().filter(|l| l.contains(needle)).nth(nth - 1) {
+                return l.clone();
+            }
+            if Instant::now() > deadline || st.stderr_closed {
+                let tail: Vec<&String> = st.stderr.iter().rev().take(20).collect();
+                panic!("no stderr line #{nth} with {needle:?} within {timeout:?}; tail: {tail:#?}");
+            }
+            st = cv.wait_timeout(st, Duration::from_millis(200)).unwrap().0;
+        }
+    }
+
     /// Sends `sig` to the agent (e.g. SIGSTOP/SIGCONT to stall its reader).
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child by pid.

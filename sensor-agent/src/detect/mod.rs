@@ -59,6 +59,8 @@ pub fn replay(
     Ok(summary)
 }
 
+pub mod watch;
+
 /// How often `run` and `audit` save the new_terms store (when it changed).
 pub const STATE_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -92,6 +94,43 @@ impl Detector {
             "rules loaded"
         );
         Ok(Detector::from_rules(report.rules, config))
+    }
+
+    /// Re-reads `dir` and swaps the new set in (see
+    /// `sensor_rules::engine::Engine::reload`). A set with any error is
+    /// refused, each error logged as `file:line:col`, and the rules loaded
+    /// before stay in force.
+    pub fn reload(&mut self, dir: &Path) -> anyhow::Result<sensor_rules::engine::Reloaded> {
+        let report = sensor_rules::loader::load_dir(dir)
+            .with_context(|| format!("reading rules from {}", dir.display()))?;
+        if !report.errors.is_empty() {
+            for e in &report.errors {
+                tracing::error!("rule reload: {e}");
+            }
+            anyhow::bail!(
+                "rule reload refused: {} file(s) in {} have errors (above); the {} rules \
+                 loaded before stay in force",
+                report.errors.len(),
+                dir.display(),
+                self.engine.rules().len()
+            );
+        }
+        for d in &report.declined {
+            tracing::warn!("{d}");
+        }
+        let loaded = report.rules.len();
+        let r = self.engine.reload(report.rules);
+        tracing::info!(
+            loaded,
+            kept = r.kept,
+            changed = r.changed,
+            added = r.added,
+            removed = r.removed,
+            declined = report.declined.len(),
+            partials_dropped = r.partials_dropped,
+            "rules reloaded"
+        );
+        Ok(r)
     }
 
     pub fn from_rules(rules: Vec<Rule>, config: EngineConfig) -> Detector {

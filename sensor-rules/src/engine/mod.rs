@@ -98,7 +98,21 @@ struct Paths {
     timestamp: FieldPath,
 }
 
+/// What [`Engine::reload`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Rules unchanged, with their state.
+    pub kept: usize,
+    /// Rules whose `rule_id` stayed but whose content changed.
+    pub changed: usize,
+    pub added: usize,
+    pub removed: usize,
+    /// Partial sequences of changed and removed rules, dropped.
+    pub partials_dropped: usize,
+}
+
 pub struct Engine {
+    cfg: EngineConfig,
     set: RuleSet,
     fields: FieldSet,
     states: Vec<Option<SeqState>>,
@@ -170,6 +184,7 @@ impl Engine {
             fields.insert(&["process", "entity_id"]);
         }
         Engine {
+            cfg,
             set,
             fields,
             states,
@@ -184,6 +199,59 @@ impl Engine {
             owners: Vec::new(),
             has_entity_keys,
         }
+    }
+
+    /// Swaps in a new rule set between two events. A rule whose metadata
+    /// and query are unchanged (same `rule_id`, equal [`crate::RuleMeta`])
+    /// keeps its partial sequences, suppression windows, rate counts and
+    /// new_terms memory. A changed or removed rule's open windows close on
+    /// the next [`Engine::advance`] with their count alerts; its partial
+    /// sequences are dropped (they matched the old query) and counted.
+    pub fn reload(&mut self, rules: Vec<Rule>) -> Reloaded {
+        let mut next = Engine::new(rules, self.cfg);
+        let old = self.set.rules();
+        let by_id: std::collections::HashMap<&str, usize> = old
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.meta.rule_id.as_str(), i))
+            .collect();
+        let mut new_of_old = vec![None; old.len()];
+        let mut report = Reloaded::default();
+        for (i, r) in next.set.rules().iter().enumerate() {
+            match by_id.get(r.meta.rule_id.as_str()) {
+                Some(&j) if old[j].meta == r.meta && new_of_old[j].is_none() => {
+                    new_of_old[j] = Some(i);
+                    next.states[i] = self.states[j].take();
+                    report.kept += 1;
+                }
+                Some(_) => report.changed += 1,
+                None => report.added += 1,
+            }
+        }
+        report.removed = old.len() - report.kept - report.changed;
+        report.partials_dropped = self.states.iter().flatten().map(|s| s.live()).sum();
+        let kept_ids: std::collections::HashSet<String> = new_of_old
+            .iter()
+            .zip(old)
+            .filter(|(n, _)| n.is_some())
+            .map(|(_, r)| r.meta.rule_id.clone())
+            .collect();
+        next.suppress = std::mem::take(&mut self.suppress);
+        next.suppress.remap_rules(&new_of_old);
+        next.terms = std::mem::take(&mut self.terms);
+        next.terms.retain_rules(|id| kept_ids.contains(id));
+        next.ord = self.ord;
+        next.now_ns = self.now_ns;
+        next.swept_ns = self.swept_ns;
+        next.stats = EngineStats {
+            partials_expired: 0,
+            partials_evicted: 0,
+            partials_freed_on_exit: 0,
+            ..self.stats()
+        };
+        next.notices = std::mem::take(&mut self.notices);
+        *self = next;
+        report
     }
 
     pub fn rules(&self) -> &RuleSet {
