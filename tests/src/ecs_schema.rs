@@ -100,7 +100,10 @@ fn walk(path: &str, v: &Value, out: &mut Vec<String>) {
     }
     match v {
         Value::Object(map) => {
-            if !path.is_empty() && !s.objects.contains(path) {
+            let holds_extension = EXTENSION_ROOTS
+                .iter()
+                .any(|r| r.starts_with(&format!("{path}.")));
+            if !path.is_empty() && !s.objects.contains(path) && !holds_extension {
                 out.push(format!("{path}: not an ECS object"));
                 return;
             }
@@ -162,6 +165,12 @@ mod tests {
     }
 
     #[test]
+    fn only_the_named_part_of_an_extension_root_is_open() {
+        let doc = json!({"kubernetes": {"pod": {"x": 1}}});
+        assert_eq!(violations(&doc), ["kubernetes.pod: not an ECS object"]);
+    }
+
+    #[test]
     fn a_wrong_type_is_reported() {
         let doc = json!({"process": {"pid": "3"}});
         assert_eq!(violations(&doc), [r#"process.pid: "3" is not an ECS long"#]);
@@ -172,6 +181,7 @@ mod tests {
         let doc = json!({
             "process": {"Ext": {"anything": 1}},
             "kibana": {"alert": {"rule": {"name": "r"}}},
+            "kubernetes": {"audit": {"verb": "get"}},
         });
         assert_eq!(violations(&doc), Vec::<String>::new());
     }

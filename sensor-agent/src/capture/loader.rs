@@ -143,6 +143,7 @@ pub fn resolve_config(
 impl Sensor {
     /// Resolves offsets, loads the object and attaches every hook.
     pub fn load(opts: &CaptureOptions) -> anyhow::Result<Self> {
+        raise_memlock_limit();
         // Our parse is dropped before aya parses the same BTF: the two
         // together were the start-up peak.
         let (mut config, hierarchy) = resolve_config(&Btf::from_sys_fs()?, opts)?;
@@ -308,5 +309,24 @@ fn verifier_detail(e: aya::programs::ProgramError) -> anyhow::Error {
             anyhow!("{e}; verifier log tail:\n{}", tail.join("\n"))
         }
         _ => anyhow!(e),
+    }
+}
+
+/// Before 5.11 BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by default
+/// on 5.10), which the 8 MiB ring buffer exceeds; from 5.11 on they are
+/// charged to the memory cgroup and the limit does not matter. Raised for
+/// every kernel: harmless where it is not needed.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        warn!(
+            "cannot raise RLIMIT_MEMLOCK ({}); on kernels before 5.11 the maps may not load \
+             (grant CAP_SYS_RESOURCE or run with `ulimit -l unlimited`)",
+            std::io::Error::last_os_error()
+        );
     }
 }
