@@ -347,10 +347,11 @@ async fn exec_in_a_cri_pod_is_an_event_with_pod_namespace_container_name_and_ima
     assert_eq!(v["orchestrator"]["namespace"], "sensor-test", "{v}");
     assert_eq!(v["orchestrator"]["resource"]["type"], "pod", "{v}");
     assert_eq!(v["orchestrator"]["resource"]["id"], pod.uid.as_str(), "{v}");
+    let labels: Vec<String> = pod.labels.iter().map(|(k, v)| format!("{k}:{v}")).collect();
     assert_eq!(
-        v["orchestrator"]["resource"]["labels"],
-        serde_json::json!(pod.labels),
-        "{v}"
+        v["orchestrator"]["resource"]["label"],
+        serde_json::json!(labels),
+        "ECS's key:value list: {v}"
     );
     assert_eq!(v["process"]["interactive"], false, "{v}");
     assert_eq!(

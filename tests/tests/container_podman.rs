@@ -95,6 +95,11 @@ async fn a_live_podman_container_resolves_from_its_cgroup_and_podmans_storage() 
     );
     assert_eq!(m.image_tag.as_deref(), Some("latest"));
     assert_eq!(m.runtime.as_deref(), Some("podman"));
+    assert_eq!(
+        m.privileged,
+        Some(false),
+        "from podman's OCI spec annotation"
+    );
     assert!(cache.misses() >= 1 && cache.hits() >= 1);
 }
 

@@ -623,6 +623,9 @@ impl Serialize for ContainerObj<'_> {
         if meta.image_name.is_some() || meta.image_tag.is_some() {
             m.serialize_entry("image", &ImageObj(meta))?;
         }
+        if let Some(p) = meta.privileged {
+            m.serialize_entry("security_context", &json!({ "privileged": p }))?;
+        }
         m.end()
     }
 }
@@ -669,8 +672,14 @@ impl Serialize for PodObj<'_> {
         if let Some(u) = c.pod_uid() {
             m.serialize_entry("id", u)?;
         }
+        // ECS's `orchestrator.resource.label` is a list of `key:value`.
         if !meta.pod_labels.is_empty() {
-            m.serialize_entry("labels", &meta.pod_labels)?;
+            let labels: Vec<String> = meta
+                .pod_labels
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}"))
+                .collect();
+            m.serialize_entry("label", &labels)?;
         }
         m.end()
     }
@@ -951,7 +960,7 @@ mod tests {
             v["orchestrator"],
             json!({"type": "kubernetes", "namespace": "default",
                    "resource": {"type": "pod", "name": "web-7f9c", "id": "uid-1",
-                                "labels": {"app": "web"}}})
+                                "label": ["app:web"]}})
         );
         assert_eq!(
             v["process"]["entry_leader"]["entry_meta"]["type"],

@@ -48,6 +48,9 @@ pub struct ContainerMeta {
     pub pod_labels: BTreeMap<String, String>,
     /// ECS `container.runtime` of the runtime that answered.
     pub runtime: Option<String>,
+    /// `container.security_context.privileged`; `None` when the runtime
+    /// did not say (written as absent, never as false).
+    pub privileged: Option<bool>,
 }
 
 /// Splits an image reference into name and tag:
@@ -78,6 +81,7 @@ static NO_META: ContainerMeta = ContainerMeta {
     pod_uid: None,
     pod_labels: BTreeMap::new(),
     runtime: None,
+    privileged: None,
 };
 
 /// The container context of an event: what its cgroup says, plus what the

@@ -83,10 +83,35 @@ pub fn lookup_storage(graphroot: &Path, id: &str) -> Option<ContainerMeta> {
             image_name,
             image_tag,
             runtime: Some("podman".into()),
+            privileged: privileged(&containers_dir.join(id).join("userdata/config.json")),
             ..ContainerMeta::default()
         });
     }
     None
+}
+
+#[derive(Deserialize)]
+struct OciSpec {
+    #[serde(default)]
+    annotations: std::collections::HashMap<String, String>,
+}
+
+/// podman records `--privileged` in the OCI spec it writes for the
+/// container, as the `io.podman.annotations.privileged` annotation
+/// (`TRUE`/`FALSE`). `None` when the spec or the annotation is missing:
+/// unknown, not "not privileged".
+fn privileged(config_json: &Path) -> Option<bool> {
+    let text = std::fs::read(config_json).ok()?;
+    let spec: OciSpec = serde_json::from_slice(&text).ok()?;
+    match spec
+        .annotations
+        .get("io.podman.annotations.privileged")?
+        .as_str()
+    {
+        "TRUE" | "true" => Some(true),
+        "FALSE" | "false" => Some(false),
+        _ => None,
+    }
 }
 
 fn image_name(images_dir: &Path, image_id: &str) -> Option<String> {
@@ -135,6 +160,23 @@ pub async fn inspect(podman: &Path, id: &str, timeout: Duration) -> Option<Conta
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn privileged_comes_from_the_oci_spec_annotation_and_is_unknown_without_it() {
+        let dir = std::env::temp_dir().join(format!("podman-priv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config.json");
+        let spec =
+            |v: &str| format!(r#"{{"annotations":{{"io.podman.annotations.privileged":"{v}"}}}}"#);
+        std::fs::write(&f, spec("TRUE")).unwrap();
+        assert_eq!(privileged(&f), Some(true));
+        std::fs::write(&f, spec("FALSE")).unwrap();
+        assert_eq!(privileged(&f), Some(false));
+        std::fs::write(&f, r#"{"annotations":{}}"#).unwrap();
+        assert_eq!(privileged(&f), None);
+        assert_eq!(privileged(&dir.join("missing.json")), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     use super::*;
 
     /// The layout and field names podman 4.3 (Debian bookworm) writes.
