@@ -313,6 +313,19 @@ impl Agent {
         }
     }
 
+    /// Lets the agent drain after a storm: returns once `n` events match
+    /// `pred`, or when none arrived for 3 s.
+    pub fn settle(&self, n: usize, pred: impl Fn(&Value) -> bool) {
+        let (mut last, mut since) = (0, Instant::now());
+        while last < n && since.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(200));
+            let c = self.count(&pred);
+            if c != last {
+                (last, since) = (c, Instant::now());
+            }
+        }
+    }
+
     /// Sends `sig` to the agent (e.g. SIGSTOP/SIGCONT to stall its reader).
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child by pid.
@@ -380,6 +393,17 @@ impl Drop for Agent {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Panics if two of `docs` have the same `process.pid` (`what` happened twice).
+pub fn assert_unique_pids(docs: &[&Value], what: &str) {
+    let mut pids: Vec<u64> = docs
+        .iter()
+        .map(|v| v["process"]["pid"].as_u64().unwrap())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), docs.len(), "{what}");
 }
 
 /// `event.action == "exec"`.

@@ -33,25 +33,10 @@ fn storm(n: usize, marker: &str, pad: &str) -> Duration {
 /// drop; returns (seen, drops).
 fn assert_accounted(agent: Agent, n: usize, marker: &str, storm_time: Duration) -> (usize, u64) {
     let ours = |v: &serde_json::Value| exec_with_arg(marker)(v);
-    // Let the agent drain: stop waiting once all arrived or nothing new
-    // came for 3 s.
-    let (mut last, mut since) = (0, Instant::now());
-    while last < n && since.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(200));
-        let c = agent.count(ours);
-        if c != last {
-            (last, since) = (c, Instant::now());
-        }
-    }
+    agent.settle(n, ours);
     let done = agent.stop();
     let seen: Vec<&serde_json::Value> = done.events.iter().filter(|v| ours(v)).collect();
-    let mut pids: Vec<u64> = seen
-        .iter()
-        .map(|v| v["process"]["pid"].as_u64().unwrap())
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    assert_eq!(pids.len(), seen.len(), "an exec was reported twice");
+    assert_unique_pids(&seen, "an exec was reported twice");
     assert!(
         done.summary.contains_key("events") && done.summary.contains_key("drops"),
         "summary lacks events=/drops=: {:?}",

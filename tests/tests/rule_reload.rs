@@ -188,14 +188,7 @@ fn no_event_is_lost_or_evaluated_twice_across_reloads() {
     assert!(storm.wait().unwrap().success());
     assert!(reloads >= 3, "the storm outlasted only {reloads} reloads");
     let ours = exec_with_arg(&marker);
-    let (mut last, mut since) = (0, std::time::Instant::now());
-    while last < n && since.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(200));
-        let c = agent.count(&ours);
-        if c != last {
-            (last, since) = (c, std::time::Instant::now());
-        }
-    }
+    agent.settle(n, &ours);
     let done = agent.stop();
     let events: Vec<_> = done
         .events
@@ -213,13 +206,7 @@ fn no_event_is_lost_or_evaluated_twice_across_reloads() {
         events.len(),
         alerts.len()
     );
-    let mut pids: Vec<u64> = alerts
-        .iter()
-        .map(|v| v["process"]["pid"].as_u64().unwrap())
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    assert_eq!(pids.len(), alerts.len(), "an event was evaluated twice");
+    assert_unique_pids(&alerts, "an event was evaluated twice");
     assert_eq!(
         alerts.len(),
         events.len(),
