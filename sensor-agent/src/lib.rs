@@ -7,7 +7,7 @@
 pub mod audit;
 pub mod capture;
 pub mod cli;
-pub mod decode;
+pub use sensor_decode as decode;
 pub mod detect;
 pub mod enrich;
 pub mod metrics;

@@ -185,8 +185,12 @@ impl Pipeline {
                 let ctx = container.as_ref().map(|c| self.context(c));
                 let view = self.table.on_exec(&rec, container);
                 let doc = self.ecs.exec(&rec, &view, ctx.as_ref());
-                self.sink
-                    .emit(&doc, self.select.writes(EventSelect::Exec), out)
+                let written = doc.written();
+                self.sink.emit(
+                    &doc,
+                    self.select.writes(EventSelect::Exec).map(|k| (&written, k)),
+                    out,
+                )
             }
             Ok(Record::Fork(rec)) => {
                 self.totals.fork += 1;
@@ -196,16 +200,24 @@ impl Pipeline {
                 };
                 let ctx = self.context_of(&view);
                 let doc = self.ecs.fork(&rec, &view, ctx.as_ref());
-                self.sink
-                    .emit(&doc, self.select.writes(EventSelect::Fork), out)
+                let written = doc.written();
+                self.sink.emit(
+                    &doc,
+                    self.select.writes(EventSelect::Fork).map(|k| (&written, k)),
+                    out,
+                )
             }
             Ok(Record::Exit(rec)) => {
                 self.totals.exit += 1;
                 let view = self.table.on_exit(&rec);
                 let ctx = self.context_of(&view);
                 let doc = self.ecs.end(&rec, &view, ctx.as_ref());
-                self.sink
-                    .emit(&doc, self.select.writes(EventSelect::Exit), out)
+                let written = doc.written();
+                self.sink.emit(
+                    &doc,
+                    self.select.writes(EventSelect::Exit).map(|k| (&written, k)),
+                    out,
+                )
             }
             Err(e) => {
                 self.totals.decode_errors += 1;

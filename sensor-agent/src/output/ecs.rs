@@ -172,6 +172,7 @@ impl EcsBuilder {
             now,
             view,
             container,
+            slim: false,
         }
     }
 }
@@ -194,6 +195,7 @@ impl Action<'_> {
 }
 
 /// One process event, serialised on demand.
+#[derive(Clone, Copy)]
 pub struct EcsDoc<'a> {
     b: &'a EcsBuilder,
     action: Action<'a>,
@@ -201,9 +203,22 @@ pub struct EcsDoc<'a> {
     now: u64,
     view: &'a ProcessView,
     container: Option<&'a ContainerContext>,
+    /// Written form of a fork or end: the leaders and the parent's details
+    /// are left out (the exec event carries them; `entity_id` joins).
+    slim: bool,
 }
 
 impl EcsDoc<'_> {
+    /// The document as it is written. Rules always see the full context;
+    /// a fork's or end's line carries the process and its parent's ids
+    /// only, which halves the bytes written per exec (3 records each).
+    pub fn written(&self) -> Self {
+        Self {
+            slim: !matches!(self.action, Action::Exec(_)),
+            ..*self
+        }
+    }
+
     /// `event.action`.
     pub fn action(&self) -> &'static str {
         self.action.name()
@@ -517,17 +532,15 @@ impl Serialize for ProcessObj<'_> {
         m.serialize_entry("real_user", &IdObj(p.uid))?;
         m.serialize_entry("real_group", &IdObj(p.gid))?;
         m.serialize_entry("vpid", &p.ns_tgid)?;
-        if let Some(r) = &view.parent {
-            m.serialize_entry("parent", &RelativeObj { b, r, me: None })?;
-        }
-        if let Some(r) = &view.session_leader {
-            m.serialize_entry("session_leader", &RelativeObj { b, r, me: Some(p) })?;
-        }
-        if let Some(r) = &view.group_leader {
-            m.serialize_entry("group_leader", &RelativeObj { b, r, me: Some(p) })?;
-        }
-        if let Some(e) = &view.entry_leader {
-            m.serialize_entry("entry_leader", &EntryObj { b, e, view })?;
+        if doc.slim {
+            if let Some(r) = &view.parent {
+                m.serialize_entry("parent", &ParentIds(r))?;
+            }
+        } else {
+            if let Some(r) = &view.parent {
+                m.serialize_entry("parent", &RelativeObj { b, r, me: None })?;
+            }
+            leaders(&mut m, b, view, p)?;
         }
         match doc.action {
             Action::Exec(rec) => {
@@ -552,6 +565,46 @@ impl Serialize for ProcessObj<'_> {
                 m.serialize_entry("exit_code", &exit_code_from_wait_status(rec.exit_code))?;
                 m.serialize_entry("end", &b.time(doc.now))?;
             }
+        }
+        m.end()
+    }
+}
+
+/// The session, group and entry leaders of `p`.
+fn leaders<M: SerializeMap>(
+    m: &mut M,
+    b: &EcsBuilder,
+    view: &ProcessView,
+    p: &ProcessInfo,
+) -> Result<(), M::Error> {
+    if let Some(r) = &view.session_leader {
+        m.serialize_entry("session_leader", &RelativeObj { b, r, me: Some(p) })?;
+    }
+    if let Some(r) = &view.group_leader {
+        m.serialize_entry("group_leader", &RelativeObj { b, r, me: Some(p) })?;
+    }
+    if let Some(e) = &view.entry_leader {
+        m.serialize_entry("entry_leader", &EntryObj { b, e, view })?;
+    }
+    Ok(())
+}
+
+/// A slim event's `process.parent`: the ids that join it to the parent's
+/// own events.
+struct ParentIds<'a>(&'a Relative);
+
+impl Serialize for ParentIds<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pid", &r.pid)?;
+        let id = r
+            .info
+            .as_ref()
+            .map(|i| &*i.entity_id)
+            .or(r.entity_id.as_deref());
+        if let Some(id) = id {
+            m.serialize_entry("entity_id", id)?;
         }
         m.end()
     }

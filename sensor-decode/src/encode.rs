@@ -128,7 +128,7 @@ pub fn exit(task: TaskIds, wait_status: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Record, decode};
+    use crate::{Record, decode};
 
     #[test]
     fn encoded_exec_decodes_to_what_it_says() {

@@ -270,9 +270,9 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     })
 }
 
-/// Record builders for the unit tests of the stages after decode.
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Record builders for the unit tests of the stages after decode (used by
+/// sensor-agent's tests, so not behind `cfg(test)`).
+pub mod fixtures {
     use super::{ExecRecord, TaskInfo};
 
     /// An exec of `exe` with `args` as the kernel reports it for a host
