@@ -18,6 +18,7 @@ use crate::{
         host::BootClock,
         metadata::{ContainerContext, MetadataCache},
         proctable::{ProcessTable, ProcessView},
+        users::UserNames,
     },
     metrics::Metrics,
     output::{
@@ -91,6 +92,7 @@ pub struct Pipeline {
     metadata: Option<Arc<MetadataCache>>,
     ecs: EcsBuilder,
     sink: Sink,
+    users: Option<UserNames>,
     select: Selection,
     metrics: Arc<Metrics>,
     totals: Totals,
@@ -113,11 +115,18 @@ impl Pipeline {
             metadata,
             ecs,
             sink: Sink::new(detector, metrics.clone()),
+            users: None,
             select,
             metrics,
             totals: Totals::default(),
             published: Totals::default(),
         }
+    }
+
+    /// Resolve `user.name` through these passwd files.
+    pub fn with_user_names(mut self, users: UserNames) -> Self {
+        self.users = Some(users);
+        self
     }
 
     pub fn totals(&self) -> Totals {
@@ -184,7 +193,11 @@ impl Pipeline {
                     .cloned();
                 let ctx = container.as_ref().map(|c| self.context(c));
                 let view = self.table.on_exec(&rec, container);
-                let doc = self.ecs.exec(&rec, &view, ctx.as_ref());
+                let name = self.user_name(&view);
+                let doc = self
+                    .ecs
+                    .exec(&rec, &view, ctx.as_ref())
+                    .with_user_name(name.as_deref());
                 let written = doc.written();
                 self.sink.emit(
                     &doc,
@@ -199,7 +212,11 @@ impl Pipeline {
                     return Ok(());
                 };
                 let ctx = self.context_of(&view);
-                let doc = self.ecs.fork(&rec, &view, ctx.as_ref());
+                let name = self.user_name(&view);
+                let doc = self
+                    .ecs
+                    .fork(&rec, &view, ctx.as_ref())
+                    .with_user_name(name.as_deref());
                 let written = doc.written();
                 self.sink.emit(
                     &doc,
@@ -211,7 +228,11 @@ impl Pipeline {
                 self.totals.exit += 1;
                 let view = self.table.on_exit(&rec);
                 let ctx = self.context_of(&view);
-                let doc = self.ecs.end(&rec, &view, ctx.as_ref());
+                let name = self.user_name(&view);
+                let doc = self
+                    .ecs
+                    .end(&rec, &view, ctx.as_ref())
+                    .with_user_name(name.as_deref());
                 let written = doc.written();
                 self.sink.emit(
                     &doc,
@@ -239,6 +260,11 @@ impl Pipeline {
             self.totals.enrichment_misses += 1;
         }
         ctx
+    }
+
+    fn user_name(&mut self, view: &ProcessView) -> Option<Arc<str>> {
+        let p = &view.process;
+        self.users.as_mut()?.name(p.euid, p.pid, p.container_id())
     }
 
     /// The context of a fork/exit, from the container its process is in.

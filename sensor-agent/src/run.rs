@@ -25,6 +25,7 @@ use crate::{
         host::{BootClock, HostInfo},
         metadata::{MetadataCache, MetadataConfig},
         proctable::{ProcessTable, TableConfig},
+        users::UserNames,
     },
     metrics::{self, Metrics},
     output::{
@@ -90,7 +91,13 @@ fn pipeline(
         detector,
         Selection::new(&args.events, args.alerts_only),
         metrics,
-    );
+    )
+    // The host's passwd through init's root: right on the host and in a
+    // hostPID DaemonSet alike.
+    .with_user_names(UserNames::new(
+        std::path::Path::new("/proc"),
+        std::path::Path::new("/proc/1/root"),
+    ));
     // After attaching: a process started meanwhile is in /proc or in the
     // ring, never in neither.
     let seeded = p.seed_from_proc();

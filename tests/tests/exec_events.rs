@@ -35,6 +35,13 @@ fn exec_reports_exact_args_executable_pid_and_ppid() {
     // SAFETY: no preconditions.
     let euid = unsafe { libc::geteuid() };
     assert_eq!(p["user"]["id"], euid.to_string());
+    // Top-level user, as Defend for Containers writes it, named from the
+    // host's passwd.
+    assert_eq!(v["user"]["id"], euid.to_string());
+    assert_eq!(v["user"]["Ext"]["real"]["id"], euid.to_string());
+    if euid == 0 {
+        assert_eq!(v["user"]["name"], "root", "{v}");
+    }
     assert_eq!(v["event"]["kind"], "event");
     assert_eq!(v["event"]["category"], serde_json::json!(["process"]));
     assert_eq!(v["event"]["type"], serde_json::json!(["start"]));

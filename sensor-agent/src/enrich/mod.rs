@@ -5,3 +5,4 @@ pub mod container;
 pub mod host;
 pub mod metadata;
 pub mod proctable;
+pub mod users;

@@ -173,6 +173,7 @@ impl EcsBuilder {
             view,
             container,
             slim: false,
+            user_name: None,
         }
     }
 }
@@ -206,9 +207,18 @@ pub struct EcsDoc<'a> {
     /// Written form of a fork or end: the leaders and the parent's details
     /// are left out (the exec event carries them; `entity_id` joins).
     slim: bool,
+    /// `user.name` of the effective uid, when the passwd file it sees names it.
+    user_name: Option<&'a str>,
 }
 
-impl EcsDoc<'_> {
+impl<'a> EcsDoc<'a> {
+    pub fn with_user_name(self, name: Option<&'a str>) -> Self {
+        Self {
+            user_name: name,
+            ..self
+        }
+    }
+
     /// The document as it is written. Rules always see the full context;
     /// a fork's or end's line carries the process and its parent's ids
     /// only, which halves the bytes written per exec (3 records each).
@@ -265,8 +275,11 @@ impl Serialize for EcsDoc<'_> {
         // Top-level `user`/`group`, as Defend for Containers writes them
         // (its sequences join on `user.id`); the real ids under Elastic
         // Endpoint's `Ext.real` names.
-        m.serialize_entry("user", &TopIdObj::new(process.euid, process.uid))?;
-        m.serialize_entry("group", &TopIdObj::new(process.egid, process.gid))?;
+        m.serialize_entry(
+            "user",
+            &TopIdObj::new(process.euid, process.uid, self.user_name),
+        )?;
+        m.serialize_entry("group", &TopIdObj::new(process.egid, process.gid, None))?;
         m.serialize_entry("host", &self.b.host)?;
         m.serialize_entry(
             "agent",
@@ -352,8 +365,10 @@ impl<T: fmt::Display> Serialize for DisplayStr<T> {
 
 /// Top-level `user`/`group`: the effective id, and the real one in `Ext`.
 #[derive(Serialize)]
-struct TopIdObj {
+struct TopIdObj<'a> {
     id: DisplayStr<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
     #[serde(rename = "Ext")]
     ext: RealExt,
 }
@@ -368,10 +383,11 @@ struct RealId {
     id: DisplayStr<u32>,
 }
 
-impl TopIdObj {
-    fn new(effective: u32, real: u32) -> Self {
+impl<'a> TopIdObj<'a> {
+    fn new(effective: u32, real: u32, name: Option<&'a str>) -> Self {
         Self {
             id: DisplayStr(effective),
+            name,
             ext: RealExt {
                 real: RealId {
                     id: DisplayStr(real),

@@ -307,7 +307,10 @@ mod tests {
         for _ in 0..30 {
             w.write(&json!({"b": 2})).unwrap();
         }
-        assert!(sink.0.borrow().is_empty(), "the clock is read every 32 lines");
+        assert!(
+            sink.0.borrow().is_empty(),
+            "the clock is read every 32 lines"
+        );
         w.write(&json!({"c": 3})).unwrap();
         assert_eq!(sink.0.borrow().iter().filter(|&&b| b == b'\n').count(), 32);
     }
