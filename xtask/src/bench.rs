@@ -237,6 +237,11 @@ enum AgentOut<'a> {
 /// Starts the agent with `rules` and waits until it has demonstrably
 /// captured an exec (program loaded and attached, rules compiled).
 fn start_agent(agent: &Path, rules: &Path, out: AgentOut) -> Result<Running> {
+    start_agent_with(agent, rules, out, &[])
+}
+
+/// [`start_agent`] with extra `sensor-agent run` arguments.
+fn start_agent_with(agent: &Path, rules: &Path, out: AgentOut, extra: &[&str]) -> Result<Running> {
     let err = bench_dir().join("agent.err");
     let marker = READY_MARKER;
     let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -244,6 +249,7 @@ fn start_agent(agent: &Path, rules: &Path, out: AgentOut) -> Result<Running> {
     cmd.arg("run")
         .arg("--rules")
         .arg(rules)
+        .args(extra)
         .stderr(File::create(&err)?);
     match out {
         AgentOut::File(p) => cmd.stdout(File::create(p)?),
@@ -702,6 +708,87 @@ fn resources(agent: &Path, rules: &Path, execs: u32) -> Result<Resources> {
     })
 }
 
+/// Agent CPU and bytes written per exec, in one configuration.
+struct CpuRow {
+    label: String,
+    execs: u32,
+    rate: f64,
+    cpu_us: f64,
+    bytes: f64,
+}
+
+/// `execs` fork+exec of `/bin/true`, back to back or one every `interval`.
+fn paced_storm(execs: u32, interval: Option<Duration>) -> Result<Duration> {
+    let start = Instant::now();
+    for i in 0..execs {
+        if let Some(iv) = interval {
+            let due = start + iv * i;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+        }
+        let status = Command::new("/bin/true").stdin(Stdio::null()).status()?;
+        if !status.success() {
+            bail!("exec storm: /bin/true exited with {status}");
+        }
+    }
+    Ok(start.elapsed())
+}
+
+/// The agent's utime+stime over a storm, with NDJSON to a file (as the
+/// issue that set the targets measured it).
+fn cpu_row(
+    agent: &Path,
+    rules: &Path,
+    events: &str,
+    execs: u32,
+    interval: Option<Duration>,
+) -> Result<CpuRow> {
+    let out = bench_dir().join("cpu.ndjson");
+    let running = start_agent_with(agent, rules, AgentOut::File(&out), &["--events", events])?;
+    let pid = running.pid();
+    std::thread::sleep(Duration::from_millis(500));
+    let bytes0 = std::fs::metadata(&out).map_or(0, |m| m.len());
+    let cpu0 = cpu_secs(pid).unwrap_or(0.0);
+    let took = paced_storm(execs, interval)?;
+    std::thread::sleep(Duration::from_secs(1));
+    let cpu1 = cpu_secs(pid).unwrap_or(0.0);
+    running.stop()?;
+    let bytes1 = std::fs::metadata(&out).map_or(0, |m| m.len());
+    let _ = std::fs::remove_file(&out);
+    Ok(CpuRow {
+        label: format!(
+            "--events {events}, {}",
+            match interval {
+                Some(iv) => format!("one exec every {} µs", iv.as_micros()),
+                None => "back to back".into(),
+            }
+        ),
+        execs,
+        rate: execs as f64 / took.as_secs_f64(),
+        cpu_us: (cpu1 - cpu0) * 1e6 / execs as f64,
+        bytes: bytes1.saturating_sub(bytes0) as f64 / execs as f64,
+    })
+}
+
+/// Wall time of one `/bin/true` storm per CPU, all at once: the overhead
+/// of the sensor when every CPU is busy.
+fn saturated_storm(execs: u32) -> Result<Duration> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| paced_storm(execs / n, None)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("storm thread"))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(start.elapsed())
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -860,6 +947,47 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             Err(e) => writeln!(md, "| {count} {label} | not measured: {e:#} | | | | |")?,
         }
     }
+
+    writeln!(
+        md,
+        "\n## Agent CPU per exec\n\nutime+stime of the agent over fork+exec of `/bin/true` with the shipped \
+         rules, NDJSON to a file; each exec is a fork, an exec and an exit record.\n"
+    )?;
+    writeln!(
+        md,
+        "| configuration | execs | execs/s | agent CPU per exec | bytes written per exec |\n|---|---|---|---|---|"
+    )?;
+    let cpu_execs = args.execs.min(10_000);
+    for (events, interval) in [
+        ("exec", None),
+        ("exec", Some(Duration::from_millis(1))),
+        ("exec,fork,exit", None),
+        ("exec,fork,exit", Some(Duration::from_millis(1))),
+    ] {
+        println!("bench: agent CPU, --events {events}, interval {interval:?}");
+        let r = cpu_row(&agent, &rules, events, cpu_execs, interval)?;
+        writeln!(
+            md,
+            "| {} | {} | {:.0} | {:.1} µs | {:.0} |",
+            r.label, r.execs, r.rate, r.cpu_us, r.bytes
+        )?;
+    }
+    println!("bench: every CPU saturated by exec storms, without and with the agent");
+    let sat_execs = args.execs.min(10_000);
+    paced_storm(500, None)?;
+    let none = saturated_storm(sat_execs)?;
+    let sat_out = bench_dir().join("saturated.ndjson");
+    let running = start_agent(&agent, &rules, AgentOut::File(&sat_out))?;
+    let with = saturated_storm(sat_execs)?;
+    running.stop()?;
+    let _ = std::fs::remove_file(&sat_out);
+    writeln!(
+        md,
+        "\n{sat_execs} execs split over one storm per CPU: no sensor {}, agent (all kinds written) {}: **{:+.1} %**",
+        fmt_dur(none),
+        fmt_dur(with),
+        (with.as_secs_f64() / none.as_secs_f64() - 1.0) * 100.0
+    )?;
 
     println!("bench: agent RSS and CPU over {} execs", args.rss_execs);
     let r = resources(&agent, &rules, args.rss_execs)?;
