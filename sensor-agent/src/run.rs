@@ -58,7 +58,7 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
         max_args_bytes: args.max_args_bytes,
         ring_bytes: args.ring_buffer_mib << 20,
         cgroup,
-        force_raw_tp: args.force_raw_tp,
+        tp_btf: args.tp_btf,
     })
 }
 

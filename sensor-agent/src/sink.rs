@@ -58,7 +58,7 @@ impl Sink {
     fn detect(&mut self, eval: impl FnOnce(&mut Detector, &mut Vec<Value>)) {
         if let Some(detector) = &mut self.detector {
             self.evaluated += 1;
-            if self.evaluated % TIMING_SAMPLE != 0 {
+            if !self.evaluated.is_multiple_of(TIMING_SAMPLE) {
                 eval(detector, &mut self.pending);
                 return;
             }

@@ -84,13 +84,13 @@ fn working_directory_of_a_running_process_is_reported() {
 }
 
 #[test]
-fn raw_tp_fallback_reports_the_same_exec_fields() {
+fn tp_btf_hooks_report_the_same_exec_fields() {
     if !require_root_and_bpf() {
         return;
     }
     let _serial = serial();
-    let agent = Agent::start(&["--force-raw-tp"]);
-    let marker = unique_marker("raw-tp");
+    let agent = Agent::start(&["--tp-btf"]);
+    let marker = unique_marker("tp-btf");
     let pid = run(Command::new("/bin/echo")
         .args([marker.as_str(), "x y"])
         .stdout(Stdio::null()));

@@ -364,7 +364,7 @@ captured() {
     sleep 1; i=$((i + 1))
   done
   kill -INT $apid 2>/dev/null; wait $apid
-  # How each hook attached (tp_btf or the raw_tp fallback), the path-walk
+  # How each hook attached (raw_tp, or tp_btf with --tp-btf), the path-walk
   # depth the verifier took, and the final summary.
   grep -E "attached|verified|falling back|retrying" /tmp/agent.err | sed 's/^/agent: /'
   echo "agent: $(tail -n 1 /tmp/agent.err)"

@@ -181,7 +181,7 @@ impl<O: Lines> NdjsonWriter<O> {
         self.pending += 1;
         // Reading the clock per line was 2 % of the agent's CPU in an exec
         // storm; callers flush after each batch, this bounds a long one.
-        if self.pending % 32 == 0 {
+        if self.pending.is_multiple_of(32) {
             self.flush_if_due()?;
         }
         Ok(())
