@@ -57,6 +57,21 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 32768, value_parser = clap::value_parser!(u32).range(64..=32768))]
     pub max_args_bytes: u32,
 
+    /// Environment variables written as `process.env_vars` on exec events
+    /// (by name, comma-separated; empty: none, and no environment is read).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "LD_PRELOAD,LD_LIBRARY_PATH,LD_AUDIT,LD_BIND_NOW,HISTFILE,HISTFILESIZE,HISTSIZE,HISTCONTROL,PROMPT_COMMAND"
+    )]
+    pub env_vars: Vec<String>,
+
+    /// Bytes of each exec's environment block read in the kernel, from
+    /// which --env-vars are picked (0..=4096; variables past the cut are
+    /// missed and `process.Ext.env_vars_truncated` says so).
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub max_env_bytes: u32,
+
     /// Kernel ring buffer size in MiB (a power of two). Larger absorbs
     /// longer stalls of the agent before events are dropped (drops are
     /// always counted); 8 MiB holds about 8 000 execs, several seconds of a

@@ -56,6 +56,12 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
     };
     Ok(CaptureOptions {
         max_args_bytes: args.max_args_bytes,
+        // No variable wanted: no environment is read at all.
+        max_env_bytes: if args.env_vars.iter().all(String::is_empty) {
+            0
+        } else {
+            args.max_env_bytes
+        },
         ring_bytes: args.ring_buffer_mib << 20,
         cgroup,
         tp_btf: args.tp_btf,
@@ -82,7 +88,13 @@ fn pipeline(
         cri_sockets: args.cri_sockets.clone(),
         ..MetadataConfig::default()
     });
-    let ecs = EcsBuilder::new(&host, BootClock::measure());
+    let env_vars: Vec<String> = args
+        .env_vars
+        .iter()
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .collect();
+    let ecs = EcsBuilder::new(&host, BootClock::measure()).with_env_vars(&env_vars);
     let mut p = Pipeline::new(
         table,
         cgroups,
@@ -92,11 +104,15 @@ fn pipeline(
         Selection::new(&args.events, args.alerts_only),
         metrics,
     )
-    // The host's passwd through init's root: right on the host and in a
-    // hostPID DaemonSet alike.
+    // The host's passwd through init's root (right in a hostPID DaemonSet
+    // and on the host), else our own (on the host, where init's root may
+    // be out of reach).
     .with_user_names(UserNames::new(
         std::path::Path::new("/proc"),
-        std::path::Path::new("/proc/1/root"),
+        &[
+            std::path::Path::new("/proc/1/root"),
+            std::path::Path::new("/"),
+        ],
     ));
     // After attaching: a process started meanwhile is in /proc or in the
     // ring, never in neither.

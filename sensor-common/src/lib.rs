@@ -12,6 +12,9 @@ pub const MAX_ARGS_BYTES: usize = 32 * 1024;
 pub const MAX_FILENAME_BYTES: usize = 4096;
 /// Upper bound on the resolved executable path (its components, leaf first).
 pub const MAX_EXE_BYTES: usize = 4096;
+/// Most bytes of the environment block captured per exec (allow-listed
+/// variables are picked from it in user space).
+pub const MAX_ENV_BYTES: usize = 4096;
 /// Longest single path component the walk copies (NAME_MAX + NUL).
 pub const MAX_COMPONENT_BYTES: usize = 256;
 /// Dentries (plus mount crossings) the executable walk visits at most.
@@ -62,6 +65,8 @@ pub const EXEC_FD2_CHR: u32 = 1 << 4;
 /// `ExecHeader::flags`: the resolved executable path is incomplete (too
 /// deep or too long); user space falls back to the execve path.
 pub const EXEC_EXE_TRUNCATED: u32 = 1 << 6;
+/// `ExecHeader::flags`: the environment block was cut at `max_env_bytes`.
+pub const EXEC_ENV_TRUNCATED: u32 = 1 << 7;
 
 /// Identity fields read from a `task_struct`, shared by every event kind.
 #[repr(C)]
@@ -98,8 +103,9 @@ pub struct TaskIds {
 /// A `sched_process_exec` record. In the ring buffer it is followed by
 /// `args_len` bytes of NUL-separated argv, then `filename_len` bytes of the
 /// execve path argument (no NUL), then `exe_len` bytes of the executable's
-/// resolved path as NUL-terminated components, leaf first. Only the bytes
-/// actually used are sent.
+/// resolved path as NUL-terminated components, leaf first, then `env_len`
+/// bytes of the NUL-separated environment block. Only the bytes actually
+/// used are sent.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecHeader {
@@ -121,6 +127,10 @@ pub struct ExecHeader {
     pub filename_len: u32,
     /// Bytes of resolved-path components that follow the execve path.
     pub exe_len: u32,
+    /// Bytes of the environment block that follow the path components.
+    pub env_len: u32,
+    /// `mm->env_end - mm->env_start`: the block's size before any cut.
+    pub env_size: u32,
     pub tty_name: [u8; TTY_NAME_BYTES],
     /// Names of the cgroup kernfs nodes from the leaf upwards; an empty
     /// name ends the list early (the root has no name).
@@ -148,8 +158,11 @@ pub struct ExitEvent {
 }
 
 /// Byte size of the per-CPU scratch record the kernel assembles an exec in.
-pub const EXEC_SCRATCH_BYTES: usize =
-    core::mem::size_of::<ExecHeader>() + MAX_ARGS_BYTES + MAX_FILENAME_BYTES + MAX_EXE_BYTES;
+pub const EXEC_SCRATCH_BYTES: usize = core::mem::size_of::<ExecHeader>()
+    + MAX_ARGS_BYTES
+    + MAX_FILENAME_BYTES
+    + MAX_EXE_BYTES
+    + MAX_ENV_BYTES;
 
 /// Offsets of every kernel struct field the programs read, in bytes. There
 /// are no CO-RE relocations for Rust eBPF, so user space resolves these from
@@ -172,6 +185,8 @@ pub struct KernelOffsets {
 
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
+    pub mm_env_start: u32,
+    pub mm_env_end: u32,
 
     pub signal_tty: u32,
     /// `signal_struct.live`: threads still running (atomic_t counter).
@@ -247,6 +262,8 @@ pub struct SensorConfig {
     pub cgroup_subsys_idx: u32,
     /// argv bytes to capture (≤ `MAX_ARGS_BYTES`).
     pub max_args_bytes: u32,
+    /// Environment bytes to capture (≤ `MAX_ENV_BYTES`; 0: none).
+    pub max_env_bytes: u32,
     /// Set to `CONFIG_MAGIC` by user space; programs emit nothing until it is.
     pub magic: u32,
     /// Steps the executable-path walk may take (≤ `MAX_EXE_COMPONENTS`; 0

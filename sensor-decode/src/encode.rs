@@ -54,6 +54,8 @@ pub struct Exec<'a> {
     pub pts: Option<u32>,
     /// argv bytes kept; the rest is cut and flagged as the kernel does.
     pub max_args: usize,
+    /// Environment entries (`K=V`), as captured.
+    pub env: &'a [&'a str],
 }
 
 impl<'a> Exec<'a> {
@@ -65,6 +67,7 @@ impl<'a> Exec<'a> {
             cgroup: &[],
             pts: None,
             max_args: sensor_common::MAX_ARGS_BYTES,
+            env: &[],
         }
     }
 
@@ -101,9 +104,17 @@ impl<'a> Exec<'a> {
         {
             copy_cut(&mut slot[..CGROUP_NAME_BYTES], name.as_bytes());
         }
+        let mut env = Vec::new();
+        for v in self.env {
+            env.extend_from_slice(v.as_bytes());
+            env.push(0);
+        }
+        h.env_len = env.len() as u32;
+        h.env_size = env.len() as u32;
         let mut out = bytes_of(&h);
         out.extend_from_slice(&argv);
         out.extend_from_slice(self.filename.as_bytes());
+        out.extend_from_slice(&env);
         out
     }
 }
@@ -127,6 +138,25 @@ pub fn exit(task: TaskIds, wait_status: u32) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn allow_listed_environment_variables_are_picked_from_the_block() {
+        let t = task(9, 1, "sh");
+        let mut e = Exec::new(t, "/bin/sh", &["sh"]);
+        e.env = &[
+            "PATH=/bin",
+            "LD_PRELOAD=/tmp/x.so",
+            "HISTFILE=/dev/null",
+            "LD_PRELOADX=no",
+        ];
+        let Ok(Record::Exec(r)) = decode(&e.record()) else {
+            panic!("exec did not decode")
+        };
+        let keep = |n: &str| ["LD_PRELOAD", "HISTFILE"].contains(&n);
+        let vars: Vec<String> = r.env_vars(keep).collect();
+        assert_eq!(vars, ["LD_PRELOAD=/tmp/x.so", "HISTFILE=/dev/null"]);
+        assert!(!r.env_truncated);
+    }
+
     use super::*;
     use crate::{Record, decode};
 

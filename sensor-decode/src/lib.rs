@@ -5,8 +5,9 @@
 pub mod encode;
 
 use sensor_common::{
-    CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_EXE_TRUNCATED, EXEC_FD0_CHR,
-    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader, ExitEvent, ForkEvent, TaskIds,
+    CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
+    EXEC_EXE_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader,
+    ExitEvent, ForkEvent, TaskIds,
 };
 
 /// Identity of a task as captured in the kernel.
@@ -83,6 +84,29 @@ pub struct ExecRecord {
     /// cgroup path components, leaf first, from the hierarchy the agent
     /// chose (v1 controller on hybrid hosts, v2 otherwise).
     pub cgroup_leaf_first: Vec<String>,
+    /// The environment block as captured (`K=V` NUL-separated; empty when
+    /// capture is off). Kept raw: only allow-listed variables are ever
+    /// written, so splitting all of them would be wasted work.
+    pub env: Vec<u8>,
+    /// The block was cut at the capture limit (variables past it are missed).
+    pub env_truncated: bool,
+}
+
+impl ExecRecord {
+    /// `K=V` entries of the environment block whose name `keep` accepts.
+    pub fn env_vars<'a>(
+        &'a self,
+        keep: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.env
+            .split(|&b| b == 0)
+            .filter(|v| !v.is_empty())
+            .filter(move |v| {
+                let name = v.split(|&b| b == b'=').next().unwrap_or_default();
+                std::str::from_utf8(name).is_ok_and(&keep)
+            })
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,7 +240,8 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     let args_len = h.args_len as usize;
     let filename_len = h.filename_len as usize;
     let exe_len = h.exe_len as usize;
-    let claimed = args_len + filename_len + exe_len;
+    let env_len = h.env_len as usize;
+    let claimed = args_len + filename_len + exe_len + env_len;
     if claimed > payload.len() {
         return Err(DecodeError::PayloadLength {
             claimed,
@@ -230,7 +255,8 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         args.push(task.comm.clone());
     }
     let filename = c_str_lossy(&payload[args_len..args_len + filename_len]);
-    let exe_raw = &payload[args_len + filename_len..claimed];
+    let exe_end = args_len + filename_len + exe_len;
+    let exe_raw = &payload[args_len + filename_len..exe_end];
     let exe_path = (h.flags & EXEC_EXE_TRUNCATED == 0 && !exe_raw.is_empty())
         .then(|| join_leaf_first(exe_raw));
     let tty = (h.tty_major != 0 || h.tty_minor != 0).then(|| Tty {
@@ -267,6 +293,8 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         interactive,
         cgroup_id: h.cgroup_id,
         cgroup_leaf_first,
+        env: payload[exe_end..claimed].to_vec(),
+        env_truncated: h.flags & EXEC_ENV_TRUNCATED != 0,
     })
 }
 
@@ -291,6 +319,8 @@ pub mod fixtures {
             interactive: false,
             cgroup_id: 0,
             cgroup_leaf_first: Vec::new(),
+            env: Vec::new(),
+            env_truncated: false,
         }
     }
 }

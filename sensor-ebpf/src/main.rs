@@ -20,10 +20,11 @@ use aya_ebpf::{
 };
 use sensor_common::{
     CGROUP_DEPTH, CGROUP_V2_DEFAULT, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
-    DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_EXE_TRUNCATED, EXEC_FD0_CHR,
-    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EventKind, ExecHeader, ExitEvent,
-    ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES, MAX_EXE_BYTES, MAX_EXE_COMPONENTS,
-    MAX_FILENAME_BYTES, READER_ASLEEP, RING_BYTES, SensorConfig, TaskIds,
+    DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
+    EXEC_EXE_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES,
+    EventKind, ExecHeader, ExitEvent, ForkEvent, MAX_ARGS_BYTES, MAX_COMPONENT_BYTES,
+    MAX_ENV_BYTES, MAX_EXE_BYTES, MAX_EXE_COMPONENTS, MAX_FILENAME_BYTES, READER_ASLEEP,
+    RING_BYTES, SensorConfig, TaskIds,
 };
 
 /// Filled in by the agent before load (`EbpfLoader::override_global`).
@@ -260,6 +261,7 @@ fn handle_exec(task: u64, bprm: u64) {
     h.tty_minor = 0;
     h.fd0_rdev = 0;
     h.fd2_rdev = 0;
+    h.env_size = 0;
     h.tty_name[0] = 0;
     for name in h.cgroup_names.iter_mut() {
         name[0] = 0;
@@ -323,7 +325,11 @@ fn handle_exec(task: u64, bprm: u64) {
     let exe_len = walk_exe_path(base, exe_start, rd_ptr(bprm, cfg!(offsets.bprm_file)), h);
     h.exe_len = exe_len as u32;
 
-    let total = exe_start + exe_len;
+    let env_start = exe_start + exe_len;
+    let env_len = copy_env(base, env_start, mm, h);
+    h.env_len = env_len as u32;
+
+    let total = env_start + env_len;
     if total > EXEC_SCRATCH_BYTES as u64 {
         return;
     }
@@ -331,6 +337,37 @@ fn handle_exec(task: u64, bprm: u64) {
     if EVENTS.output::<[u8]>(record, wakeup_flags()).is_err() {
         count_drop(DROP_EXEC);
     }
+}
+
+/// Copies up to `max_env_bytes` of the new image's environment block to
+/// `base + at`; returns the bytes copied (0 when off or unreadable). The
+/// allow-listed variables are picked out in user space.
+#[inline(always)]
+fn copy_env(base: *mut u8, at: u64, mm: u64, h: &mut ExecHeader) -> u64 {
+    let mut limit = cfg!(max_env_bytes) as u64;
+    if limit == 0 || mm == 0 {
+        return 0;
+    }
+    if limit > MAX_ENV_BYTES as u64 {
+        limit = MAX_ENV_BYTES as u64;
+    }
+    let start: u64 = rd(mm, cfg!(offsets.mm_env_start));
+    let end: u64 = rd(mm, cfg!(offsets.mm_env_end));
+    let size = end.saturating_sub(start);
+    h.env_size = size as u32;
+    let mut len = size;
+    if len > limit {
+        len = limit;
+        h.flags |= EXEC_ENV_TRUNCATED;
+    }
+    if len == 0 || len > MAX_ENV_BYTES as u64 || at > (EXEC_SCRATCH_BYTES - MAX_ENV_BYTES) as u64 {
+        return 0;
+    }
+    let dst = unsafe { base.add(at as usize) };
+    if unsafe { bpf_probe_read_user(dst as *mut _, len as u32, start as *const _) } != 0 {
+        return 0;
+    }
+    len
 }
 
 /// Writes the executable's path components (leaf first, NUL-terminated) at

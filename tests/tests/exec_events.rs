@@ -110,9 +110,43 @@ fn tp_btf_hooks_report_the_same_exec_fields() {
         assert!(
             done.stderr
                 .iter()
-                .any(|l| l.contains("attached") && l.contains(hook) && l.contains("RawTp")),
-            "{hook} not attached as raw_tp:\n{}",
+                .any(|l| l.contains("attached") && l.contains(hook) && l.contains("TpBtf")),
+            "{hook} not attached as tp_btf:\n{}",
             done.stderr.join("\n")
         );
     }
+}
+
+#[test]
+fn allow_listed_environment_variables_are_read_in_the_kernel_at_exec() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let agent = Agent::start(&[]);
+    let marker = unique_marker("env");
+    let histfile = format!("/dev/null-{marker}");
+    run(Command::new("/bin/true")
+        .arg(&marker)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HISTFILE", &histfile)
+        .env("LD_LIBRARY_PATH", "/tmp/lib")
+        .env("SECRET_TOKEN", "not-for-the-log"));
+    let v = agent.wait_for("the marked exec", EVENT_TIMEOUT, exec_with_arg(&marker));
+    let mut vars: Vec<&str> = v["process"]["env_vars"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no process.env_vars: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    vars.sort_unstable();
+    let expected = format!("HISTFILE={histfile}");
+    assert_eq!(
+        vars,
+        [expected.as_str(), "LD_LIBRARY_PATH=/tmp/lib"],
+        "only allow-listed ones"
+    );
+    assert!(v["process"]["Ext"].get("env_vars_truncated").is_none());
+    agent.stop();
 }

@@ -27,6 +27,8 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 pub struct CaptureOptions {
     /// argv bytes captured per exec (capped at the ABI maximum).
     pub max_args_bytes: u32,
+    /// Environment bytes captured per exec (0: none).
+    pub max_env_bytes: u32,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
     /// `None` picks automatically from /proc/cgroups.
@@ -42,6 +44,7 @@ impl Default for CaptureOptions {
     fn default() -> Self {
         Self {
             max_args_bytes: MAX_ARGS_BYTES as u32,
+            max_env_bytes: 0,
             ring_bytes: sensor_common::RING_BYTES,
             cgroup: None,
             tp_btf: false,
@@ -136,6 +139,7 @@ pub fn resolve_config(
             offsets,
             cgroup_subsys_idx,
             max_args_bytes: opts.max_args_bytes.min(MAX_ARGS_BYTES as u32),
+            max_env_bytes: opts.max_env_bytes.min(sensor_common::MAX_ENV_BYTES as u32),
             magic: CONFIG_MAGIC,
             exe_walk_depth: EXE_WALK_DEPTHS[0],
         },
@@ -323,19 +327,46 @@ fn verifier_detail(e: aya::programs::ProgramError) -> anyhow::Error {
 
 /// Before 5.11 BPF maps are charged to RLIMIT_MEMLOCK (64 KiB by default
 /// on 5.10), which the 8 MiB ring buffer exceeds; from 5.11 on they are
-/// charged to the memory cgroup and the limit does not matter. Raised for
-/// every kernel: harmless where it is not needed.
+/// charged to the memory cgroup and the limit does not matter.
 fn raise_memlock_limit() {
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes a valid rlimit struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) } == 0
+        && cur.rlim_cur == libc::RLIM_INFINITY
+    {
+        return;
+    }
     let unlimited = libc::rlimit {
         rlim_cur: libc::RLIM_INFINITY,
         rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: setrlimit reads a valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0 {
+        return;
+    }
+    let err = std::io::Error::last_os_error();
+    if kernel_before(5, 11) {
         warn!(
-            "cannot raise RLIMIT_MEMLOCK ({}); on kernels before 5.11 the maps may not load \
-             (grant CAP_SYS_RESOURCE or run with `ulimit -l unlimited`)",
-            std::io::Error::last_os_error()
+            "cannot raise RLIMIT_MEMLOCK ({err}); this kernel charges BPF maps to it, so \
+             loading may fail: grant CAP_SYS_RESOURCE or run with `ulimit -l unlimited`"
+        );
+    } else {
+        tracing::debug!(
+            "RLIMIT_MEMLOCK stays as it is ({err}); this kernel does not charge BPF maps to it"
         );
     }
+}
+
+/// Whether the running kernel is older than `major.minor`.
+fn kernel_before(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) < (major, minor)
 }

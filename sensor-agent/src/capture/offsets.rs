@@ -90,6 +90,8 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
 
         mm_arg_start: offset(btf, "mm_struct.arg_start", "mm_struct", &["arg_start"])?,
         mm_arg_end: offset(btf, "mm_struct.arg_end", "mm_struct", &["arg_end"])?,
+        mm_env_start: offset(btf, "mm_struct.env_start", "mm_struct", &["env_start"])?,
+        mm_env_end: offset(btf, "mm_struct.env_end", "mm_struct", &["env_end"])?,
 
         signal_tty: offset(btf, "signal_struct.tty", "signal_struct", &["tty"])?,
         signal_live: offset(btf, "signal_struct.live", "signal_struct", &["live"])?,

@@ -41,10 +41,11 @@ pub fn parse_passwd(text: &str) -> Names {
 
 impl UserNames {
     /// `proc_root` is `/proc` (tests point it elsewhere); the host's passwd
-    /// is `<host_root>/etc/passwd`.
-    pub fn new(proc_root: &Path, host_root: &Path) -> UserNames {
-        let host = std::fs::read_to_string(host_root.join("etc/passwd"))
-            .ok()
+    /// is `<root>/etc/passwd` of the first of `host_roots` that can be read.
+    pub fn new(proc_root: &Path, host_roots: &[&Path]) -> UserNames {
+        let host = host_roots
+            .iter()
+            .find_map(|r| std::fs::read_to_string(r.join("etc/passwd")).ok())
             .map(|t| parse_passwd(&t));
         UserNames {
             proc_root: proc_root.to_path_buf(),
@@ -121,7 +122,7 @@ mod tests {
     #[test]
     fn a_host_process_gets_the_hosts_name_and_a_container_process_the_containers() {
         let d = tree("names");
-        let mut u = UserNames::new(&d.join("proc"), &d.join("host"));
+        let mut u = UserNames::new(&d.join("proc"), &[&d.join("nope"), &d.join("host")]);
         assert_eq!(u.name(1000, 7, None).as_deref(), Some("alice"));
         assert_eq!(u.name(101, 42, Some("c1")).as_deref(), Some("nginx"));
         assert_eq!(
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn an_unreadable_container_passwd_is_unknown_and_retried_later() {
         let d = tree("retry");
-        let mut u = UserNames::new(&d.join("proc"), &d.join("host"));
+        let mut u = UserNames::new(&d.join("proc"), &[&d.join("nope"), &d.join("host")]);
         assert_eq!(u.name(101, 99, Some("c2")), None);
         assert!(u.failed.contains_key("c2"));
         assert_eq!(

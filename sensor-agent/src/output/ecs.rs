@@ -106,6 +106,8 @@ pub fn exit_code_from_wait_status(status: u32) -> i64 {
 pub struct EcsBuilder {
     host: Value,
     clock: BootClock,
+    /// Environment variables written as `process.env_vars` (by name).
+    env_vars: Vec<String>,
 }
 
 impl EcsBuilder {
@@ -113,7 +115,15 @@ impl EcsBuilder {
         Self {
             host: host.to_ecs(),
             clock,
+            env_vars: Vec::new(),
         }
+    }
+
+    /// Writes these environment variables of an exec (when captured) as
+    /// `process.env_vars`, the way Elastic Endpoint does.
+    pub fn with_env_vars(mut self, names: &[String]) -> Self {
+        self.env_vars = names.to_vec();
+        self
     }
 
     /// Replaces the boot→wall clock offset (after re-measuring it).
@@ -560,12 +570,22 @@ impl Serialize for ProcessObj<'_> {
         }
         match doc.action {
             Action::Exec(rec) => {
+                let keep = |n: &str| b.env_vars.iter().any(|v| v == n);
+                let vars: Vec<String> = if b.env_vars.is_empty() {
+                    Vec::new()
+                } else {
+                    rec.env_vars(keep).collect()
+                };
+                if !vars.is_empty() {
+                    m.serialize_entry("env_vars", &vars)?;
+                }
                 m.serialize_entry(
                     "Ext",
                     &ArgsExt {
                         args_truncated: rec.args_truncated,
                         args_original_bytes: Some(rec.args_original_bytes),
                         cgroup: Some(CgroupObj(rec)),
+                        env_vars_truncated: rec.env_truncated.then_some(true),
                     },
                 )?;
             }
@@ -636,6 +656,10 @@ struct ArgsExt<'a> {
     args_original_bytes: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cgroup: Option<CgroupObj<'a>>,
+    /// The environment block was cut: allow-listed variables past the cut
+    /// are not in `process.env_vars`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    env_vars_truncated: Option<bool>,
 }
 
 impl ArgsExt<'_> {
@@ -644,6 +668,7 @@ impl ArgsExt<'_> {
             args_truncated: true,
             args_original_bytes: None,
             cgroup: None,
+            env_vars_truncated: None,
         }
     }
 }
