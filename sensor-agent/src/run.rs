@@ -65,6 +65,7 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
         ring_bytes: args.ring_buffer_mib << 20,
         cgroup,
         tp_btf: args.tp_btf,
+        kernel_log_level: kernel_log_level(),
     })
 }
 
@@ -156,6 +157,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .then(crate::capture::enable_program_stats)
         .transpose()?;
     let mut sensor = Sensor::load(&opts)?;
+    if let Some(logger) = sensor.take_kernel_logger(opts.kernel_log_level)? {
+        spawn_kernel_log(logger)?;
+    }
     let mut pipeline = pipeline(&args, &sensor, detector, metrics.clone())?;
     release_startup_memory();
     let ring = sensor.take_ring()?;
@@ -345,6 +349,41 @@ fn reload_rules(args: &RunArgs, pipeline: &mut Pipeline) {
     if let Err(e) = detector.reload(dir) {
         error!("{e:#}");
     }
+}
+
+/// The aya-log level for the kernel programs: what `--log-level` enables
+/// for the `sensor_ebpf` target, counting only debug and trace (the kernel
+/// side logs nothing above debug), so it is off unless asked for.
+fn kernel_log_level() -> u8 {
+    if tracing::enabled!(target: "sensor_ebpf", tracing::Level::TRACE) {
+        5
+    } else if tracing::enabled!(target: "sensor_ebpf", tracing::Level::DEBUG) {
+        4
+    } else {
+        0
+    }
+}
+
+/// Forwards the kernel programs' log records into our log as they come.
+fn spawn_kernel_log(logger: aya_log::EbpfLogger<&'static dyn log::Log>) -> anyhow::Result<()> {
+    let mut fd = tokio::io::unix::AsyncFd::with_interest(logger, tokio::io::Interest::READABLE)
+        .context("cannot poll the kernel programs' log")?;
+    info!("kernel-side logging on (target sensor_ebpf)");
+    tokio::spawn(async move {
+        loop {
+            match fd.readable_mut().await {
+                Ok(mut guard) => {
+                    guard.get_inner_mut().flush();
+                    guard.clear_ready();
+                }
+                Err(e) => {
+                    warn!("kernel log reader stopped: {e}");
+                    break;
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 fn queue_limits(args: &RunArgs) -> anyhow::Result<QueueLimits> {

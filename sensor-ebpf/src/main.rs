@@ -9,6 +9,7 @@
 #![no_main]
 
 use aya_ebpf::{
+    EbpfContext,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_smp_processor_id, bpf_ktime_get_boot_ns,
         bpf_probe_read_kernel_str_bytes,
@@ -18,6 +19,7 @@ use aya_ebpf::{
     maps::{Array, PerCpuArray, RingBuf},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
+use aya_log_ebpf::{debug, trace};
 use sensor_common::{
     CGROUP_DEPTH, CGROUP_V2_DEFAULT, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
     DROP_SCRATCH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
@@ -239,7 +241,7 @@ fn fill_cgroup(task: u64, h: &mut ExecHeader) {
 }
 
 #[inline(always)]
-fn handle_exec(task: u64, bprm: u64) {
+fn handle_exec<C: EbpfContext>(ctx: &C, task: u64, bprm: u64) {
     if !configured() {
         return;
     }
@@ -336,6 +338,49 @@ fn handle_exec(task: u64, bprm: u64) {
     let record = unsafe { core::slice::from_raw_parts(base as *const u8, total as usize) };
     if EVENTS.output::<[u8]>(record, wakeup_flags()).is_err() {
         count_drop(DROP_EXEC);
+    }
+    // Last, with the header re-read from map memory: every path through
+    // the walks reaches this point in the same state, so the verifier
+    // checks the logging code once, not once per path (which passed its
+    // 1M-instruction limit).
+    log_exec_diagnostics(ctx, base as *const ExecHeader);
+}
+
+/// The kernel side's own diagnostics, through aya-log (target
+/// `sensor_ebpf`). The agent sets `AYA_LOG_LEVEL` before load from its
+/// `--log-level`; it is 0 unless `sensor_ebpf=debug` (or trace) is asked
+/// for, and the verifier then drops these branches as dead code.
+#[inline(always)]
+fn log_exec_diagnostics<C: EbpfContext>(ctx: &C, h: *const ExecHeader) {
+    // SAFETY: `h` points at this CPU's scratch header, written above.
+    let (flags, pid, env_size) = unsafe {
+        (
+            core::ptr::read_volatile(&(*h).flags),
+            core::ptr::read_volatile(&(*h).ids.tgid),
+            core::ptr::read_volatile(&(*h).env_size),
+        )
+    };
+    if flags & EXEC_ARGS_READ_FAILED != 0 {
+        debug!(ctx, target: "sensor_ebpf", "exec of pid {}: reading argv from user memory failed", pid);
+    }
+    if flags & EXEC_EXE_TRUNCATED != 0 {
+        debug!(
+            ctx,
+            target: "sensor_ebpf",
+            "exec of pid {}: executable path walk cut (depth {}); the execve path is used",
+            pid,
+            cfg!(exe_walk_depth)
+        );
+    }
+    if flags & EXEC_ENV_TRUNCATED != 0 {
+        trace!(
+            ctx,
+            target: "sensor_ebpf",
+            "exec of pid {}: environment block of {} bytes cut at {}",
+            pid,
+            env_size,
+            cfg!(max_env_bytes)
+        );
     }
 }
 
@@ -514,13 +559,13 @@ fn handle_exit(task: u64) {
 // sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 #[btf_tracepoint(function = "sched_process_exec")]
 pub fn sensor_exec(ctx: BtfTracePointContext) -> i32 {
-    handle_exec(ctx.arg::<u64>(0), ctx.arg::<u64>(2));
+    handle_exec(&ctx, ctx.arg::<u64>(0), ctx.arg::<u64>(2));
     0
 }
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn sensor_exec_raw(ctx: RawTracePointContext) -> i32 {
-    handle_exec(ctx.arg::<u64>(0), ctx.arg::<u64>(2));
+    handle_exec(&ctx, ctx.arg::<u64>(0), ctx.arg::<u64>(2));
     0
 }
 

@@ -150,3 +150,27 @@ fn allow_listed_environment_variables_are_read_in_the_kernel_at_exec() {
     assert!(v["process"]["Ext"].get("env_vars_truncated").is_none());
     agent.stop();
 }
+
+#[test]
+fn kernel_side_log_is_off_by_default_and_on_with_sensor_ebpf_trace() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let quiet = Agent::start(&[]);
+    let done = quiet.stop();
+    assert!(
+        !done.stderr.iter().any(|l| l.contains("kernel-side logging on")),
+        "kernel logging must be off by default"
+    );
+
+    let agent = Agent::start(&["--log-level", "info,sensor_ebpf=trace"]);
+    let marker = unique_marker("klog");
+    run(Command::new("/bin/true")
+        .arg(&marker)
+        .env("SENSOR_TEST_PADDING", "x".repeat(6000)));
+    let line = agent.wait_stderr("environment block of", 1, EVENT_TIMEOUT);
+    assert!(line.contains("sensor_ebpf"), "{line}");
+    assert!(line.contains("cut at 4096"), "{line}");
+    agent.stop();
+}

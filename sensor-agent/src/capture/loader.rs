@@ -29,6 +29,9 @@ pub struct CaptureOptions {
     pub max_args_bytes: u32,
     /// Environment bytes captured per exec (0: none).
     pub max_env_bytes: u32,
+    /// aya-log level of the kernel programs' diagnostics (0: off, 4:
+    /// debug, 5: trace), fixed at load so the verifier drops what is off.
+    pub kernel_log_level: u8,
     /// Ring buffer size in bytes (a power of two, multiple of the page size).
     pub ring_bytes: u32,
     /// `None` picks automatically from /proc/cgroups.
@@ -45,6 +48,7 @@ impl Default for CaptureOptions {
         Self {
             max_args_bytes: MAX_ARGS_BYTES as u32,
             max_env_bytes: 0,
+            kernel_log_level: 0,
             ring_bytes: sensor_common::RING_BYTES,
             cgroup: None,
             tp_btf: false,
@@ -201,6 +205,21 @@ impl Sensor {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// The reader of the kernel programs' aya-log records, when their
+    /// logging is on (`kernel_log_level` > 0); once.
+    pub fn take_kernel_logger(
+        &mut self,
+        level: u8,
+    ) -> anyhow::Result<Option<aya_log::EbpfLogger<&'static dyn log::Log>>> {
+        if level == 0 {
+            return Ok(None);
+        }
+        Ok(Some(
+            aya_log::EbpfLogger::init(&mut self.ebpf)
+                .context("cannot read the kernel programs' log")?,
+        ))
+    }
+
     /// Takes the reader-state flag out (once).
     pub fn take_reader_state(&mut self) -> anyhow::Result<ReaderState> {
         let map = self
@@ -261,6 +280,7 @@ fn load_and_attach(
     let mut ebpf = EbpfLoader::new()
         .btf(aya_btf)
         .override_global(CONFIG_GLOBAL, config, true)
+        .override_global(aya_log::LEVEL, &opts.kernel_log_level, true)
         .map_max_entries("SCRATCH", cpus)
         .map_max_entries(EVENTS_MAP, opts.ring_bytes)
         .load(EBPF_OBJECT)
