@@ -366,8 +366,12 @@ fn kernel_log_level() -> u8 {
 
 /// Forwards the kernel programs' log records into our log as they come.
 fn spawn_kernel_log(logger: aya_log::EbpfLogger<&'static dyn log::Log>) -> anyhow::Result<()> {
-    let mut fd = tokio::io::unix::AsyncFd::with_interest(logger, tokio::io::Interest::READABLE)
-        .context("cannot poll the kernel programs' log")?;
+    // SAFETY: the logger owns its ring buffer's fd and keeps it open for as
+    // long as the AsyncFd (which owns the logger) lives.
+    let mut fd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)
+    }
+    .context("cannot poll the kernel programs' log")?;
     info!("kernel-side logging on (target sensor_ebpf)");
     tokio::spawn(async move {
         loop {

@@ -160,7 +160,10 @@ fn kernel_side_log_is_off_by_default_and_on_with_sensor_ebpf_trace() {
     let quiet = Agent::start(&[]);
     let done = quiet.stop();
     assert!(
-        !done.stderr.iter().any(|l| l.contains("kernel-side logging on")),
+        !done
+            .stderr
+            .iter()
+            .any(|l| l.contains("kernel-side logging on")),
         "kernel logging must be off by default"
     );
 
