@@ -185,7 +185,9 @@ impl Pipeline {
         out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
         match decode::decode(bytes) {
-            Ok(Record::Exec(rec)) => {
+            Ok(Record::Exec(mut rec)) => {
+                // Once: every later pass over the block sees the kept few.
+                rec.retain_env(|n| self.ecs.keeps_env(n));
                 self.totals.exec += 1;
                 let container = self
                     .cgroups

@@ -151,10 +151,14 @@ mod tests {
         let Ok(Record::Exec(r)) = decode(&e.record()) else {
             panic!("exec did not decode")
         };
-        let keep = |n: &str| ["LD_PRELOAD", "HISTFILE"].contains(&n);
+        let keep = |n: &[u8]| [&b"LD_PRELOAD"[..], b"HISTFILE"].contains(&n);
         let vars: Vec<String> = r.env_vars(keep).collect();
         assert_eq!(vars, ["LD_PRELOAD=/tmp/x.so", "HISTFILE=/dev/null"]);
         assert!(!r.env_truncated);
+        let mut kept = r.clone();
+        kept.retain_env(keep);
+        assert_eq!(kept.env, b"LD_PRELOAD=/tmp/x.so\0HISTFILE=/dev/null\0");
+        assert_eq!(kept.env_vars(|_| true).count(), 2);
     }
 
     use super::*;

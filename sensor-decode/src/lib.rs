@@ -96,17 +96,43 @@ impl ExecRecord {
     /// `K=V` entries of the environment block whose name `keep` accepts.
     pub fn env_vars<'a>(
         &'a self,
-        keep: impl Fn(&str) -> bool + 'a,
+        keep: impl Fn(&[u8]) -> bool + 'a,
     ) -> impl Iterator<Item = String> + 'a {
         self.env
             .split(|&b| b == 0)
-            .filter(|v| !v.is_empty())
-            .filter(move |v| {
-                let name = v.split(|&b| b == b'=').next().unwrap_or_default();
-                std::str::from_utf8(name).is_ok_and(&keep)
-            })
+            .filter(move |v| !v.is_empty() && keep(env_name(v)))
             .map(|v| String::from_utf8_lossy(v).into_owned())
     }
+
+    /// Drops every environment entry `keep` refuses, in place: done once
+    /// after decode, so later passes over the block (the rules' view, the
+    /// written line) see the few kept entries only.
+    pub fn retain_env(&mut self, keep: impl Fn(&[u8]) -> bool) {
+        let mut w = 0;
+        let mut r = 0;
+        let env = &mut self.env;
+        while r < env.len() {
+            let end = env[r..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(env.len(), |i| r + i);
+            if end > r && keep(env_name(&env[r..end])) {
+                env.copy_within(r..end, w);
+                w += end - r;
+                if w < env.len() {
+                    env[w] = 0;
+                    w += 1;
+                }
+            }
+            r = end + 1;
+        }
+        env.truncate(w);
+    }
+}
+
+/// The name of a `NAME=value` environment entry.
+fn env_name(entry: &[u8]) -> &[u8] {
+    entry.split(|&b| b == b'=').next().unwrap_or_default()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

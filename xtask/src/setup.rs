@@ -16,7 +16,7 @@ use crate::util::{self, probe};
 /// Debian packages, grouped by what needs them. This is the one list to
 /// extend when the project needs another package.
 pub const APT_PACKAGES: &[(Profile, &str, &str)] = &[
-    // bpf-linker links against LLVM 22 (DESIGN.md toolchain recipe).
+    // bpf-linker links against LLVM 22, the LLVM of the nightly that builds the eBPF crate.
     (Profile::Build, "llvm-22-dev", "bpf-linker"),
     (Profile::Build, "libpolly-22-dev", "bpf-linker"),
     (Profile::Build, "libzstd-dev", "bpf-linker"),

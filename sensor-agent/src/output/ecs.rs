@@ -126,6 +126,11 @@ impl EcsBuilder {
         self
     }
 
+    /// Whether an environment variable of this name is written.
+    pub fn keeps_env(&self, name: &[u8]) -> bool {
+        self.env_vars.iter().any(|v| v.as_bytes() == name)
+    }
+
     /// Replaces the boot→wall clock offset (after re-measuring it).
     pub fn set_clock(&mut self, clock: BootClock) {
         self.clock = clock;
@@ -570,11 +575,10 @@ impl Serialize for ProcessObj<'_> {
         }
         match doc.action {
             Action::Exec(rec) => {
-                let keep = |n: &str| b.env_vars.iter().any(|v| v == n);
-                let vars: Vec<String> = if b.env_vars.is_empty() {
+                let vars: Vec<String> = if rec.env.is_empty() {
                     Vec::new()
                 } else {
-                    rec.env_vars(keep).collect()
+                    rec.env_vars(|n| b.keeps_env(n)).collect()
                 };
                 if !vars.is_empty() {
                     m.serialize_entry("env_vars", &vars)?;
