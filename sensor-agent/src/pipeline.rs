@@ -22,7 +22,7 @@ use crate::{
     },
     metrics::Metrics,
     output::{
-        ecs::EcsBuilder,
+        ecs::{EcsBuilder, EcsDoc},
         ndjson::{Lines, NdjsonWriter, OutputError},
     },
     sink::Sink,
@@ -200,12 +200,7 @@ impl Pipeline {
                     .ecs
                     .exec(&rec, &view, ctx.as_ref())
                     .with_user_name(name.as_deref());
-                let written = doc.written();
-                self.sink.emit(
-                    &doc,
-                    self.select.writes(EventSelect::Exec).map(|k| (&written, k)),
-                    out,
-                )
+                emit(&mut self.sink, self.select, doc, EventSelect::Exec, out)
             }
             Ok(Record::Fork(rec)) => {
                 self.totals.fork += 1;
@@ -219,12 +214,7 @@ impl Pipeline {
                     .ecs
                     .fork(&rec, &view, ctx.as_ref())
                     .with_user_name(name.as_deref());
-                let written = doc.written();
-                self.sink.emit(
-                    &doc,
-                    self.select.writes(EventSelect::Fork).map(|k| (&written, k)),
-                    out,
-                )
+                emit(&mut self.sink, self.select, doc, EventSelect::Fork, out)
             }
             Ok(Record::Exit(rec)) => {
                 self.totals.exit += 1;
@@ -235,12 +225,7 @@ impl Pipeline {
                     .ecs
                     .end(&rec, &view, ctx.as_ref())
                     .with_user_name(name.as_deref());
-                let written = doc.written();
-                self.sink.emit(
-                    &doc,
-                    self.select.writes(EventSelect::Exit).map(|k| (&written, k)),
-                    out,
-                )
+                emit(&mut self.sink, self.select, doc, EventSelect::Exit, out)
             }
             Err(e) => {
                 self.totals.decode_errors += 1;
@@ -303,6 +288,19 @@ impl Pipeline {
         m.beat();
         self.published = now;
     }
+}
+
+/// Evaluates `doc` and writes its output form when its kind is selected
+/// (a free function: `doc` borrows the builder while the sink is mutated).
+fn emit<O: Lines>(
+    sink: &mut Sink,
+    select: Selection,
+    doc: EcsDoc<'_>,
+    kind: EventSelect,
+    out: &mut NdjsonWriter<O>,
+) -> Result<(), OutputError> {
+    let written = doc.written();
+    sink.emit(&doc, select.writes(kind).map(|k| (&written, k)), out)
 }
 
 /// How often `run` does [`Pipeline::maintain`].
