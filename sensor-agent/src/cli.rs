@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sensor_rules::watch::{Actions, Pattern};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -13,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
              events and alerts as NDJSON on stdout.",
     after_help = "Logs go to stderr; stdout carries only NDJSON. `run` needs root (or CAP_BPF, \
                   CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) and a kernel with BTF \
-                  (/sys/kernel/btf/vmlinux), 5.15 or newer."
+                  (/sys/kernel/btf/vmlinux), 5.10 or newer."
 )]
 pub struct Cli {
     /// Log verbosity for stderr: error, warn, info, debug or trace (or a
@@ -93,8 +94,39 @@ pub struct RunArgs {
     pub alert_queue_mib: u64,
 
     /// Which event kinds to write. Rules see every kind, written or not.
-    #[arg(long, value_delimiter = ',', default_value = "exec,fork,exit")]
+    /// File events exist only for the files watched (see --file-watch).
+    #[arg(long, value_delimiter = ',', default_value = "exec,fork,exit,file")]
     pub events: Vec<EventSelect>,
+
+    /// Also watch these files for the write actions (repeatable), on top of
+    /// what the loaded rules watch: an absolute path (`/etc/passwd`), a
+    /// prefix ending in `*` (`/etc/cron.d/*`), `name:FILE_NAME` or
+    /// `ext:EXTENSION`. `rules check` prints what the rules watch.
+    #[arg(long = "file-watch", value_name = "PATTERN", value_parser = parse_watch)]
+    pub file_watch: Vec<Pattern>,
+
+    /// Also report read-only opens of these files (same forms). Reads are
+    /// far more frequent than writes: watch only what deserves it.
+    #[arg(long = "file-watch-read", value_name = "PATTERN", value_parser = parse_watch)]
+    pub file_watch_read: Vec<Pattern>,
+
+    /// File actions reported at all (comma-separated): creation, open,
+    /// access, rename, deletion, permission_change.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "creation,open,access,rename,deletion,permission_change",
+        value_parser = parse_file_action
+    )]
+    pub file_actions: Vec<Actions>,
+
+    /// Whose file activity is reported: host, container, or both.
+    #[arg(long, value_delimiter = ',', default_value = "host,container")]
+    pub file_scope: Vec<FileScopeArg>,
+
+    /// Do not attach the file hooks at all (no `file where` rule can fire).
+    #[arg(long)]
+    pub no_file_hooks: bool,
 
     /// Write only alerts, not the events themselves.
     #[arg(long)]
@@ -224,6 +256,27 @@ pub enum EventSelect {
     Exec,
     Fork,
     Exit,
+    File,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FileScopeArg {
+    Host,
+    Container,
+}
+
+fn parse_watch(s: &str) -> Result<Pattern, String> {
+    Pattern::parse(s)
+}
+
+fn parse_file_action(s: &str) -> Result<Actions, String> {
+    let a = Actions::from_event_action(s);
+    if a.is_empty() {
+        return Err(format!(
+            "`{s}`: use creation, open, access, rename, deletion or permission_change"
+        ));
+    }
+    Ok(a)
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {

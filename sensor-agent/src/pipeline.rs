@@ -34,6 +34,7 @@ pub struct Totals {
     pub exec: u64,
     pub fork: u64,
     pub exit: u64,
+    pub file: u64,
     pub decode_errors: u64,
     pub alerts: u64,
     /// Container events written before their runtime metadata was known.
@@ -42,7 +43,7 @@ pub struct Totals {
 
 impl Totals {
     pub fn events(&self) -> u64 {
-        self.exec + self.fork + self.exit
+        self.exec + self.fork + self.exit + self.file
     }
 }
 
@@ -52,6 +53,7 @@ pub struct Selection {
     pub exec: bool,
     pub fork: bool,
     pub exit: bool,
+    pub file: bool,
     /// Write alerts only, no events.
     pub alerts_only: bool,
 }
@@ -62,6 +64,7 @@ impl Selection {
             exec: kinds.contains(&EventSelect::Exec),
             fork: kinds.contains(&EventSelect::Fork),
             exit: kinds.contains(&EventSelect::Exit),
+            file: kinds.contains(&EventSelect::File),
             alerts_only,
         }
     }
@@ -72,6 +75,7 @@ impl Selection {
             EventSelect::Exec => (self.exec, "exec"),
             EventSelect::Fork => (self.fork, "fork"),
             EventSelect::Exit => (self.exit, "end"),
+            EventSelect::File => (self.file, "file"),
         };
         (on && !self.alerts_only).then_some(name)
     }
@@ -80,7 +84,12 @@ impl Selection {
 impl Default for Selection {
     fn default() -> Self {
         Self::new(
-            &[EventSelect::Exec, EventSelect::Fork, EventSelect::Exit],
+            &[
+                EventSelect::Exec,
+                EventSelect::Fork,
+                EventSelect::Exit,
+                EventSelect::File,
+            ],
             false,
         )
     }
@@ -227,6 +236,17 @@ impl Pipeline {
                     .with_user_name(name.as_deref());
                 emit(&mut self.sink, self.select, doc, EventSelect::Exit, out)
             }
+            Ok(Record::File(rec)) => {
+                self.totals.file += 1;
+                let view = self.table.on_activity(&rec.task);
+                let ctx = self.context_of(&view);
+                let name = self.user_name(&view);
+                let doc = self
+                    .ecs
+                    .file(&rec, &view, ctx.as_ref())
+                    .with_user_name(name.as_deref());
+                emit(&mut self.sink, self.select, doc, EventSelect::File, out)
+            }
             Err(e) => {
                 self.totals.decode_errors += 1;
                 warn!("undecodable ring-buffer record skipped: {e}");
@@ -268,6 +288,7 @@ impl Pipeline {
             ("exec", now.exec - was.exec),
             ("fork", now.fork - was.fork),
             ("end", now.exit - was.exit),
+            ("file", now.file - was.file),
         ] {
             if n > 0 {
                 m.events_by(action, n);

@@ -10,12 +10,18 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sensor_rules::engine::EngineStats;
+use sensor_rules::watch::Actions;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 use crate::{
-    capture::{CaptureOptions, DropCounts, Sensor, cgroup::CgroupHierarchy, reader::RingReader},
-    cli::RunArgs,
+    capture::{
+        CaptureOptions, DropCounts, Sensor,
+        cgroup::CgroupHierarchy,
+        file_watch::{FileScope, FileStats, FileWatch},
+        reader::RingReader,
+    },
+    cli::{FileScopeArg, RunArgs},
     detect::{
         Detector,
         watch::{self, RulesWatch},
@@ -66,7 +72,39 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
         cgroup,
         tp_btf: args.tp_btf,
         kernel_log_level: kernel_log_level(),
+        file: !args.no_file_hooks,
     })
+}
+
+/// What the file hooks report: the rules' watch set plus `--file-watch`
+/// and `--file-watch-read`, within `--file-actions` and `--file-scope`.
+fn install_file_watch(args: &RunArgs, detector: Option<&Detector>, fw: &mut FileWatch) {
+    let mut set = detector.map(Detector::watch_set).unwrap_or_default();
+    for p in &args.file_watch {
+        set.add(p.clone(), Actions::WRITES);
+    }
+    for p in &args.file_watch_read {
+        set.add(p.clone(), Actions::OPEN_READ);
+    }
+    let scope = FileScope {
+        actions: args.file_actions.iter().fold(Actions::NONE, |a, b| a | *b),
+        host: args.file_scope.contains(&FileScopeArg::Host),
+        containers: args.file_scope.contains(&FileScopeArg::Container),
+    };
+    match fw.install(&set, scope) {
+        Ok(()) if set.is_empty() => {
+            info!(
+                "file watch set empty: no file rule and no --file-watch; no file record leaves the kernel"
+            )
+        }
+        Ok(()) => info!(
+            patterns = set.patterns.len(),
+            every_file = %set.all,
+            actions = %set.actions(),
+            "file watch set installed"
+        ),
+        Err(e) => error!("cannot install the file watch set: {e:#}"),
+    }
 }
 
 /// Builds everything user space needs before the first record: host
@@ -160,6 +198,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(logger) = sensor.take_kernel_logger(opts.kernel_log_level)? {
         spawn_kernel_log(logger)?;
     }
+    let mut file_watch = if opts.file {
+        let mut fw = sensor.take_file_watch()?;
+        install_file_watch(&args, detector.as_ref(), &mut fw);
+        Some(fw)
+    } else {
+        None
+    };
     let mut pipeline = pipeline(&args, &sensor, detector, metrics.clone())?;
     release_startup_memory();
     let ring = sensor.take_ring()?;
@@ -200,7 +245,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         cgroup = %sensor.cgroup,
         hooks = ?sensor.modes,
         rules = args.rules.as_ref().map(|_| "on").unwrap_or("off"),
-        "sensor ready: capturing exec/fork/exit"
+        "sensor ready: capturing exec/fork/exit{}",
+        if file_watch.is_some() { " and watched file activity" } else { "" }
     );
     let result: Result<(), OutputError> = loop {
         tokio::select! {
@@ -228,7 +274,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             _ = sigint.recv() => break Ok(()),
             // Reloads run between two drains: no record is evaluated twice
             // or skipped across the swap.
-            _ = sighup.recv() => reload_rules(&args, &mut pipeline),
+            _ = sighup.recv() => reload_rules(&args, &mut pipeline, file_watch.as_mut()),
             changed = async { watch.as_mut().expect("guarded").changed().await }, if watch.is_some() => {
                 if let Err(e) = changed {
                     warn!("rules directory watch failed ({e}); send SIGHUP to reload the rules");
@@ -238,7 +284,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             _ = tokio::time::sleep_until(reload_at.unwrap_or_else(tokio::time::Instant::now)), if reload_at.is_some() => {
                 reload_at = None;
-                reload_rules(&args, &mut pipeline);
+                reload_rules(&args, &mut pipeline, file_watch.as_mut());
             }
             _ = report.tick() => {
                 let drops = match sensor.drops() {
@@ -306,10 +352,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let drops = sensor.drops()?;
     pipeline.publish_metrics(drops.total());
     metrics.set_shed(out.shed());
+    let file_stats = file_watch
+        .as_ref()
+        .map(|fw| fw.stats().unwrap_or_default())
+        .unwrap_or_default();
     print_summary(
         &pipeline.totals(),
         &pipeline.engine_stats().unwrap_or_default(),
         &drops,
+        &file_stats,
         &out,
     );
     if args.bpf_stats {
@@ -341,13 +392,19 @@ fn wall_clock_ns() -> i64 {
 
 /// SIGHUP or a change to the rules directory: swap in the new set, or keep
 /// the old one if the new one has an error (logged with `file:line:col`).
-fn reload_rules(args: &RunArgs, pipeline: &mut Pipeline) {
+fn reload_rules(args: &RunArgs, pipeline: &mut Pipeline, file_watch: Option<&mut FileWatch>) {
     let (Some(dir), Some(detector)) = (&args.rules, pipeline.detector_mut()) else {
         info!("reload requested, but no --rules directory is loaded");
         return;
     };
-    if let Err(e) = detector.reload(dir) {
-        error!("{e:#}");
+    match detector.reload(dir) {
+        // The kernel filter follows the new rules.
+        Ok(_) => {
+            if let Some(fw) = file_watch {
+                install_file_watch(args, Some(detector), fw);
+            }
+        }
+        Err(e) => error!("{e:#}"),
     }
 }
 
@@ -409,18 +466,21 @@ fn print_summary<O: ndjson::Lines>(
     t: &Totals,
     e: &EngineStats,
     drops: &DropCounts,
+    file: &FileStats,
     out: &NdjsonWriter<O>,
 ) {
     let shed: u64 = out.shed().iter().map(|(_, n)| n).sum();
     eprintln!(
-        "sensor stopped: events={} exec={} fork={} exit={} alerts={} alerts_suppressed={} \
+        "sensor stopped: events={} exec={} fork={} exit={} file={} alerts={} alerts_suppressed={} \
          alerts_capped={} sequences={} lines={} shed={} exec_shed={} fork_shed={} end_shed={} \
-         alerts_shed={} drops={} \
-         exec_drops={} fork_drops={} exit_drops={} decode_errors={} enrichment_misses={}",
+         file_shed={} alerts_shed={} drops={} \
+         exec_drops={} fork_drops={} exit_drops={} file_drops={} file_seen={} file_unwatched={} \
+         file_emitted={} file_truncated={} decode_errors={} enrichment_misses={}",
         t.events(),
         t.exec,
         t.fork,
         t.exit,
+        t.file,
         t.alerts,
         e.suppressed,
         e.capped,
@@ -430,11 +490,17 @@ fn print_summary<O: ndjson::Lines>(
         out.shed_of("exec"),
         out.shed_of("fork"),
         out.shed_of("end"),
+        out.shed_of("file"),
         out.shed_of("alert"),
-        drops.total(),
+        drops.total() + file.dropped,
         drops.exec,
         drops.fork,
         drops.exit,
+        file.dropped,
+        file.seen,
+        file.unwatched,
+        file.emitted,
+        file.truncated,
         t.decode_errors,
         t.enrichment_misses,
     );

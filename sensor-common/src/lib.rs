@@ -5,6 +5,8 @@
 //! layout. Keep it tiny; logic belongs on either side, not here.
 #![no_std]
 
+pub mod file;
+
 /// Upper bound on captured argv bytes. A power of two so the kernel side can
 /// bound lengths with a mask the verifier understands.
 pub const MAX_ARGS_BYTES: usize = 32 * 1024;
@@ -35,6 +37,8 @@ pub enum EventKind {
     Exec = 1,
     Fork = 2,
     Exit = 3,
+    /// A [`file::FileHeader`].
+    File = 4,
 }
 
 impl EventKind {
@@ -43,6 +47,7 @@ impl EventKind {
             1 => Some(Self::Exec),
             2 => Some(Self::Fork),
             3 => Some(Self::Exit),
+            4 => Some(Self::File),
             _ => None,
         }
     }
@@ -217,6 +222,9 @@ pub struct KernelOffsets {
     pub files_fdt: u32,
     pub fdtable_fd: u32,
     pub file_inode: u32,
+    pub file_f_flags: u32,
+    pub file_f_mode: u32,
+    pub inode_ino: u32,
     pub inode_rdev: u32,
     pub inode_mode: u32,
 

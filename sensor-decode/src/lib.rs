@@ -3,6 +3,9 @@
 //! hand-built byte buffers.
 
 pub mod encode;
+mod file;
+
+pub use file::FileRecord;
 
 use sensor_common::{
     CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
@@ -152,6 +155,7 @@ pub enum Record {
     Exec(ExecRecord),
     Fork(ForkRecord),
     Exit(ExitRecord),
+    File(FileRecord),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -160,7 +164,9 @@ pub enum DecodeError {
     Short(usize),
     #[error("unknown record kind {0}")]
     UnknownKind(u32),
-    #[error("exec record claims {claimed} payload bytes but carries {actual}")]
+    #[error("unknown file action {0}")]
+    UnknownFileAction(u32),
+    #[error("record claims {claimed} payload bytes but carries {actual}")]
     PayloadLength { claimed: usize, actual: usize },
 }
 
@@ -178,7 +184,7 @@ pub fn is_interactive(tty: Option<&Tty>, fd0: Option<CharDevice>, fd2: Option<Ch
     is_ctty(fd0) && is_ctty(fd2)
 }
 
-fn read_pod<T: Copy>(bytes: &[u8]) -> Result<T, DecodeError> {
+pub(crate) fn read_pod<T: Copy>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() < size_of::<T>() {
         return Err(DecodeError::Short(bytes.len()));
     }
@@ -192,7 +198,7 @@ fn c_str_lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn task_info(ids: &TaskIds) -> TaskInfo {
+pub(crate) fn task_info(ids: &TaskIds) -> TaskInfo {
     TaskInfo {
         pid: ids.pid,
         tgid: ids.tgid,
@@ -224,20 +230,6 @@ pub fn split_args(raw: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Builds `/a/b/c` from NUL-terminated components given leaf first.
-pub fn join_leaf_first(raw: &[u8]) -> String {
-    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-    let mut path = String::new();
-    for c in raw.split(|&b| b == 0).rev() {
-        path.push('/');
-        path.push_str(&String::from_utf8_lossy(c));
-    }
-    if path.is_empty() {
-        path.push('/');
-    }
-    path
-}
-
 /// Decodes one ring-buffer record.
 pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let kind: u32 = read_pod(bytes)?;
@@ -256,6 +248,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
                 exit_code: ev.exit_code,
             }))
         }
+        Some(EventKind::File) => file::decode_file(bytes).map(Record::File),
         None => Err(DecodeError::UnknownKind(kind)),
     }
 }
@@ -284,7 +277,7 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     let exe_end = args_len + filename_len + exe_len;
     let exe_raw = &payload[args_len + filename_len..exe_end];
     let exe_path = (h.flags & EXEC_EXE_TRUNCATED == 0 && !exe_raw.is_empty())
-        .then(|| join_leaf_first(exe_raw));
+        .then(|| String::from_utf8_lossy(exe_raw).into_owned());
     let tty = (h.tty_major != 0 || h.tty_minor != 0).then(|| Tty {
         device: CharDevice {
             major: h.tty_major,
@@ -410,12 +403,6 @@ mod tests {
     #[test]
     fn split_args_replaces_invalid_utf8() {
         assert_eq!(split_args(b"x\xff\0"), vec!["x\u{fffd}"]);
-    }
-
-    #[test]
-    fn leaf_first_components_join_into_an_absolute_path() {
-        assert_eq!(join_leaf_first(b"true\0bin\0usr\0"), "/usr/bin/true");
-        assert_eq!(join_leaf_first(b"init\0"), "/init");
     }
 
     #[test]

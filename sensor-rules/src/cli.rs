@@ -34,6 +34,15 @@ pub fn check(dir: &Path, out: &mut dyn Write) -> io::Result<bool> {
     }
     let sequences = report.rules.iter().filter(|r| r.is_sequence()).count();
     let loaded = report.rules.len();
+    let watch = crate::watch::WatchSet::from_rules(&report.rules);
+    if watch.is_empty() {
+        writeln!(
+            out,
+            "file watch set: empty (no file record leaves the kernel)"
+        )?;
+    } else {
+        write!(out, "file watch set (what the kernel reports):\n{watch}")?;
+    }
     let (keyed, always) = RuleSet::from_rules(report.rules).index_stats();
     writeln!(
         out,

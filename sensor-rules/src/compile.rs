@@ -71,7 +71,21 @@ pub struct StrTest {
     pub wild: Vec<Wildcard>,
     /// Long wildcard lists, compiled into one automaton (see [`crate::wildcard::to_regex`]).
     pub wild_set: Option<Regex>,
+    /// The patterns `wild_set` was built from (kept for the file watch
+    /// set, which needs their literal parts; not used to match).
+    pub wild_src: Vec<Wildcard>,
     pub regex: Option<Regex>,
+}
+
+impl StrTest {
+    /// Every wildcard pattern of the test, however it is matched.
+    pub fn wildcards(&self) -> &[Wildcard] {
+        if self.wild.is_empty() {
+            &self.wild_src
+        } else {
+            &self.wild
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +219,7 @@ pub(crate) fn exact_test(values: Vec<String>, ci: bool) -> StrTest {
         exact: Exact::from_vec(values),
         wild: vec![],
         wild_set: None,
+        wild_src: vec![],
         regex: None,
     }
 }
@@ -402,7 +417,10 @@ fn matcher(
             .then(|| wildcard::to_regex(&wild, ci))
             .and_then(Result::ok)
         {
-            Some(set) => test.wild_set = Some(set),
+            Some(set) => {
+                test.wild_set = Some(set);
+                test.wild_src = wild.iter().map(|p| Wildcard::new(p, ci)).collect();
+            }
             None => test.wild = wild.iter().map(|p| Wildcard::new(p, ci)).collect(),
         }
         test.regex = regex;

@@ -33,6 +33,7 @@ pub mod sequence;
 pub mod suppress;
 pub mod testing;
 pub mod value;
+pub mod watch;
 pub mod wildcard;
 
 pub use loader::{Declined, LoadError, LoadReport};

@@ -91,6 +91,32 @@ impl Wildcard {
         }
     }
 
+    /// The literal a matching value starts with ("" when the pattern opens
+    /// with a wildcard), and whether the pattern is that literal alone
+    /// (an exact match). Folded when the pattern is case-insensitive.
+    pub fn literal_prefix(&self) -> (String, bool) {
+        match &self.shape {
+            Shape::Exact(s) => (s.clone(), true),
+            Shape::Prefix(s) => (s.clone(), false),
+            Shape::Suffix(_) | Shape::Contains(_) | Shape::Any => (String::new(), false),
+            Shape::General(items) => {
+                let lead: Vec<u8> = items
+                    .iter()
+                    .map_while(|i| if let Item::Lit(b) = i { Some(*b) } else { None })
+                    .collect();
+                (String::from_utf8_lossy(&lead).into_owned(), false)
+            }
+        }
+    }
+
+    /// The literal a matching value ends with, when the pattern is `*lit`.
+    pub fn literal_suffix(&self) -> Option<&str> {
+        match &self.shape {
+            Shape::Suffix(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn matches(&self, value: &str) -> bool {
         if !self.ci {
             return self.match_bytes(value.as_bytes(), false);

@@ -5,7 +5,7 @@ use anyhow::{Context, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use sensor_common::{
     CGROUP_V2_DEFAULT, CONFIG_GLOBAL, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
@@ -41,6 +41,8 @@ pub struct CaptureOptions {
     /// offsets at the same cost; tp_btf needs aya's own parse of the kernel
     /// BTF, which raised the start-up peak from 32 to 46 MiB (VmHWM).
     pub tp_btf: bool,
+    /// Attach the file hooks (what they report is set by the watch set).
+    pub file: bool,
 }
 
 impl Default for CaptureOptions {
@@ -52,6 +54,7 @@ impl Default for CaptureOptions {
             ring_bytes: sensor_common::RING_BYTES,
             cgroup: None,
             tp_btf: false,
+            file: false,
         }
     }
 }
@@ -61,6 +64,8 @@ impl Default for CaptureOptions {
 pub enum AttachMode {
     TpBtf,
     RawTp,
+    /// A perf-event tracepoint (the syscall tracepoints of the file hooks).
+    Tracepoint,
 }
 
 /// Events lost in the kernel because the ring buffer was full, per kind.
@@ -125,6 +130,29 @@ const HOOKS: &[(&str, &str, &str)] = &[
     ("sched_process_fork", "sensor_fork", "sensor_fork_raw"),
     ("sched_process_exit", "sensor_exit", "sensor_exit_raw"),
 ];
+
+/// The file hooks: syscall tracepoints, each program named after its
+/// tracepoint. `openat2` appeared in 5.6; a tracepoint this kernel lacks
+/// is skipped with a warning.
+const FILE_HOOKS: &[&str] = &[
+    "sys_exit_openat",
+    "sys_exit_openat2",
+    "sys_exit_open",
+    "sys_exit_creat",
+];
+
+/// The program attached for `hook` in `mode`.
+fn program_of(hook: &'static str, mode: AttachMode) -> &'static str {
+    HOOKS
+        .iter()
+        .find(|(tp, ..)| *tp == hook)
+        .map_or(
+            hook,
+            |&(_, btf, raw)| {
+                if mode == AttachMode::TpBtf { btf } else { raw }
+            },
+        )
+}
 
 /// Builds the configuration global from the running kernel's BTF.
 pub fn resolve_config(
@@ -220,6 +248,11 @@ impl Sensor {
         ))
     }
 
+    /// Takes the file hooks' watch maps and counters out (once).
+    pub fn take_file_watch(&mut self) -> anyhow::Result<super::file_watch::FileWatch> {
+        super::file_watch::FileWatch::take(&mut self.ebpf)
+    }
+
     /// Takes the reader-state flag out (once).
     pub fn take_reader_state(&mut self) -> anyhow::Result<ReaderState> {
         let map = self
@@ -232,16 +265,10 @@ impl Sensor {
     /// Time the kernel spent in each attached program and how often it ran
     /// (zero unless [`enable_program_stats`] is in force).
     pub fn program_stats(&self) -> Vec<ProgramStats> {
-        HOOKS
+        self.modes
             .iter()
-            .zip(&self.modes)
-            .filter_map(|(&(hook, btf_prog, raw_prog), &(_, mode))| {
-                let name = if mode == AttachMode::TpBtf {
-                    btf_prog
-                } else {
-                    raw_prog
-                };
-                let info = self.ebpf.program(name)?.info().ok()?;
+            .filter_map(|&(hook, mode)| {
+                let info = self.ebpf.program(program_of(hook, mode))?.info().ok()?;
                 Some(ProgramStats {
                     hook,
                     run_time: info.run_time(),
@@ -309,7 +336,64 @@ fn load_and_attach(
         info!(hook = tp, mode = ?mode, "attached");
         modes.push((tp, mode));
     }
+    if opts.file {
+        ensure_tracefs()?;
+        for &tp in FILE_HOOKS {
+            match attach_syscall(&mut ebpf, tp) {
+                Ok(()) => {
+                    info!(hook = tp, mode = ?AttachMode::Tracepoint, "attached");
+                    modes.push((tp, AttachMode::Tracepoint));
+                }
+                Err(e) => warn!("file hook {tp} not attached: {e:#}"),
+            }
+        }
+    }
     Ok((ebpf, modes))
+}
+
+fn attach_syscall(ebpf: &mut Ebpf, tp: &'static str) -> anyhow::Result<()> {
+    let p: &mut TracePoint = ebpf
+        .program_mut(tp)
+        .ok_or_else(|| anyhow!("program {tp} missing from the object"))?
+        .try_into()?;
+    p.load().map_err(verifier_detail)?;
+    p.attach("syscalls", tp)?;
+    Ok(())
+}
+
+/// The syscall tracepoints are attached through tracefs, which is not
+/// always mounted (a node may have debugfs only, or neither): mount it at
+/// its standard place when no mounted copy is found.
+fn ensure_tracefs() -> anyhow::Result<()> {
+    let populated = |p: &str| {
+        std::fs::read_dir(p)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    };
+    if populated("/sys/kernel/tracing") || populated("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    let (src, target, fstype) = (c"nodev", c"/sys/kernel/tracing", c"tracefs");
+    // SAFETY: every argument is a NUL-terminated string; no data pointer.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(anyhow!(
+            "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({err}). \
+             The file hooks need it: mount it (`mount -t tracefs nodev /sys/kernel/tracing`, \
+             or a hostPath mount in the DaemonSet) or run with --events without `file`"
+        ));
+    }
+    info!("mounted tracefs at /sys/kernel/tracing for the file hooks");
+    Ok(())
 }
 
 fn attach_btf(ebpf: &mut Ebpf, tp: &str, prog: &str, btf: &aya::Btf) -> anyhow::Result<()> {

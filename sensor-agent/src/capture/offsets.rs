@@ -129,6 +129,9 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         files_fdt: offset(btf, "files_struct.fdt", "files_struct", &["fdt"])?,
         fdtable_fd: offset(btf, "fdtable.fd", "fdtable", &["fd"])?,
         file_inode: offset(btf, "file.f_inode", "file", &["f_inode"])?,
+        file_f_flags: offset(btf, "file.f_flags", "file", &["f_flags"])?,
+        file_f_mode: offset(btf, "file.f_mode", "file", &["f_mode"])?,
+        inode_ino: offset(btf, "inode.i_ino", "inode", &["i_ino"])?,
         inode_rdev: offset(btf, "inode.i_rdev", "inode", &["i_rdev"])?,
         inode_mode: offset(btf, "inode.i_mode", "inode", &["i_mode"])?,
 

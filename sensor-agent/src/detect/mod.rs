@@ -133,6 +133,11 @@ impl Detector {
         Ok(r)
     }
 
+    /// What the loaded rules can match on a file event (the kernel filter).
+    pub fn watch_set(&self) -> sensor_rules::watch::WatchSet {
+        sensor_rules::watch::WatchSet::from_rules(self.engine.rules().rules())
+    }
+
     pub fn from_rules(rules: Vec<Rule>, config: EngineConfig) -> Detector {
         Detector {
             engine: Engine::new(rules, config),

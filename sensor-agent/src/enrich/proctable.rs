@@ -730,6 +730,33 @@ impl ProcessTable {
         self.view(full, Some(entry), Some(t.parent_start_boottime_ns))
     }
 
+    /// The acting process of an event that changes nothing in the table
+    /// (a file operation): its entry, with the credentials it acts with now
+    /// (a setuid since its exec shows here), or what the record says when
+    /// the table does not know it.
+    pub fn on_activity(&self, t: &TaskInfo) -> ProcessView {
+        let parent_ns = Some(t.parent_start_boottime_ns);
+        match self.find(t.tgid, Some(self.ticks(t.start_boottime_ns))) {
+            Some(e) => {
+                let mut info = e.info.clone();
+                if (info.uid, info.euid, info.gid, info.egid) != (t.uid, t.euid, t.gid, t.egid) {
+                    info = Arc::new(ProcessInfo {
+                        uid: t.uid,
+                        euid: t.euid,
+                        gid: t.gid,
+                        egid: t.egid,
+                        ..(*info).clone()
+                    });
+                }
+                self.view(info, e.entry.clone(), parent_ns)
+            }
+            None => {
+                let image = Arc::new(Image::new(t.comm.clone(), None, Vec::new(), false));
+                self.view(Arc::new(self.ids_from_task(t, image)), None, parent_ns)
+            }
+        }
+    }
+
     /// A process ended. It moves to the recently-exited cache so events
     /// of its children still processed after this find it.
     pub fn on_exit(&mut self, rec: &ExitRecord) -> ProcessView {

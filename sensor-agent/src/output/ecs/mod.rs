@@ -8,13 +8,15 @@
 //! (`sensor_rules::FieldSet::project`), so no event builds a whole JSON
 //! tree unless it raised an alert.
 
+mod file;
+
 use std::fmt;
 
 use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::{Value, json};
 
 use crate::{
-    decode::{ExecRecord, ExitRecord, ForkRecord, Tty},
+    decode::{ExecRecord, ExitRecord, FileRecord, ForkRecord, Tty},
     enrich::{
         host::{BootClock, HostInfo},
         metadata::{ContainerContext, ContainerMeta},
@@ -174,6 +176,17 @@ impl EcsBuilder {
         self.doc(Action::End(rec), rec.task.ktime_ns, view, container)
     }
 
+    /// A file event (`event.category: file`), with the acting process's
+    /// full context.
+    pub fn file<'a>(
+        &'a self,
+        rec: &'a FileRecord,
+        view: &'a ProcessView,
+        container: Option<&'a ContainerContext>,
+    ) -> EcsDoc<'a> {
+        self.doc(Action::File(rec), rec.task.ktime_ns, view, container)
+    }
+
     fn doc<'a>(
         &'a self,
         action: Action<'a>,
@@ -198,6 +211,7 @@ enum Action<'a> {
     Exec(&'a ExecRecord),
     Fork,
     End(&'a ExitRecord),
+    File(&'a FileRecord),
 }
 
 impl Action<'_> {
@@ -206,6 +220,20 @@ impl Action<'_> {
             Action::Exec(_) => "exec",
             Action::Fork => "fork",
             Action::End(_) => "end",
+            Action::File(r) => file::action_and_type(r.action).0,
+        }
+    }
+
+    /// `event.category`, `event.type` and `event.dataset`.
+    fn categorisation(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Action::Exec(_) | Action::Fork => ("process", "start", EVENT_DATASET),
+            Action::End(_) => ("process", "end", EVENT_DATASET),
+            Action::File(r) => (
+                "file",
+                file::action_and_type(r.action).1,
+                file::FILE_DATASET,
+            ),
         }
     }
 }
@@ -239,7 +267,7 @@ impl<'a> EcsDoc<'a> {
     /// only, which halves the bytes written per exec (3 records each).
     pub fn written(&self) -> Self {
         Self {
-            slim: !matches!(self.action, Action::Exec(_)),
+            slim: matches!(self.action, Action::Fork | Action::End(_)),
             ..*self
         }
     }
@@ -266,8 +294,11 @@ impl Serialize for EcsDoc<'_> {
         ]);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("@timestamp", &self.b.time(self.now))?;
-        m.serialize_entry("event", &EventObj::new(action, Hex128(event_id)))?;
+        m.serialize_entry("event", &EventObj::new(&self.action, Hex128(event_id)))?;
         m.serialize_entry("process", &ProcessObj(self))?;
+        if let Action::File(r) = self.action {
+            m.serialize_entry("file", &file::FileObj(r))?;
+        }
         match self.container {
             Some(ctx) => {
                 m.serialize_entry("container", &ContainerObj(ctx))?;
@@ -334,13 +365,14 @@ struct EventObj {
 }
 
 impl EventObj {
-    fn new(action: &'static str, id: Hex128) -> Self {
+    fn new(action: &Action<'_>, id: Hex128) -> Self {
+        let (category, r#type, dataset) = action.categorisation();
         Self {
             kind: "event",
-            category: ["process"],
-            r#type: [if action == "end" { "end" } else { "start" }],
-            action,
-            dataset: EVENT_DATASET,
+            category: [category],
+            r#type: [r#type],
+            action: action.name(),
+            dataset,
             module: EVENT_MODULE,
             id,
         }
@@ -594,6 +626,11 @@ impl Serialize for ProcessObj<'_> {
                 )?;
             }
             Action::Fork => {
+                if p.image.args_truncated {
+                    m.serialize_entry("Ext", &ArgsExt::cut())?;
+                }
+            }
+            Action::File(_) => {
                 if p.image.args_truncated {
                     m.serialize_entry("Ext", &ArgsExt::cut())?;
                 }

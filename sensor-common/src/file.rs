@@ -1,0 +1,141 @@
+//! File activity: the record the file hooks write, and the maps through
+//! which user space tells them what to watch.
+
+use crate::TaskIds;
+
+/// Bytes of one resolved path (root first, `/`-separated, no NUL).
+pub const FILE_PATH_BYTES: usize = 4096;
+/// Path bytes an LPM-trie watch key holds: prefixes and exact paths up to
+/// this long can be watched (the trie's own limit).
+pub const WATCH_PATH_BYTES: usize = 256;
+/// Bytes of a watched file name key (NUL-padded); longer names cannot be
+/// watched by name.
+pub const WATCH_NAME_BYTES: usize = 64;
+/// Bytes of a watched extension key (without the dot, NUL-padded).
+pub const WATCH_EXT_BYTES: usize = 16;
+
+/// What happened to the file. The discriminant is also the action's bit in
+/// every watch mask (`1 << action`).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FileAction {
+    /// An open that created the file (`O_CREAT` on a missing path, `creat`).
+    Create = 1,
+    /// An open of an existing file with write intent (`O_WRONLY`, `O_RDWR`,
+    /// `O_TRUNC`, `O_APPEND`).
+    OpenWrite = 2,
+    /// A read-only open: reported only for paths watched for reads.
+    OpenRead = 3,
+    /// A rename; the record carries the old and the new path.
+    Rename = 4,
+    /// `unlink`, `unlinkat`, `rmdir`.
+    Delete = 5,
+    /// `chmod`, `fchmod`, `fchmodat`: the record carries the new mode.
+    Chmod = 6,
+}
+
+impl FileAction {
+    pub const ALL: [FileAction; 6] = [
+        FileAction::Create,
+        FileAction::OpenWrite,
+        FileAction::OpenRead,
+        FileAction::Rename,
+        FileAction::Delete,
+        FileAction::Chmod,
+    ];
+
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| *a as u32 == v)
+    }
+
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// Every action but reads: what a watch with no action constraint covers.
+pub const WRITE_ACTIONS: u32 = FileAction::Create.bit()
+    | FileAction::OpenWrite.bit()
+    | FileAction::Rename.bit()
+    | FileAction::Delete.bit()
+    | FileAction::Chmod.bit();
+
+/// `FileHeader::flags`: the path walk stopped before the namespace root
+/// (too deep or too long); `path` then holds the components it reached,
+/// and is not absolute.
+pub const FILE_PATH_TRUNCATED: u32 = 1 << 0;
+/// `FileHeader::flags`: the second path (rename target) was cut.
+pub const FILE_PATH2_TRUNCATED: u32 = 1 << 1;
+/// `FileHeader::flags`: the acting process is in a child pid namespace
+/// (a container).
+pub const FILE_IN_CONTAINER: u32 = 1 << 2;
+
+/// A file record. In the ring buffer it is followed by `path_len` bytes of
+/// the resolved path, then `path2_len` bytes of the second path (the new
+/// name of a rename; empty otherwise).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FileHeader {
+    pub kind: u32,
+    /// A [`FileAction`].
+    pub action: u32,
+    pub flags: u32,
+    /// The syscall the record came from (its tracepoint's `__syscall_nr`).
+    pub syscall: u32,
+    pub ids: TaskIds,
+    /// `inode.i_ino` of the file (after the operation).
+    pub ino: u64,
+    /// `inode.i_mode`: type and permission bits (for chmod, the new mode).
+    pub mode: u32,
+    /// `file.f_flags` of an open (0 for the other actions).
+    pub open_flags: u32,
+    pub path_len: u32,
+    pub path2_len: u32,
+}
+
+/// Byte size of the per-CPU scratch a file record is assembled in.
+pub const FILE_SCRATCH_BYTES: usize =
+    core::mem::size_of::<FileHeader>() + 2 * FILE_PATH_BYTES + crate::MAX_COMPONENT_BYTES;
+
+/// The one-row array of watch masks (`FILE_FILTER[i]`), written by user
+/// space at start and at every rule reload.
+pub const FILE_FILTER_MAP: &str = "FILE_FILTER";
+/// Actions reported at all.
+pub const FILTER_ENABLED: u32 = 0;
+/// Bit 0: host processes; bit 1: container processes.
+pub const FILTER_SCOPE: u32 = 1;
+/// Actions for which every path is watched.
+pub const FILTER_ALL: u32 = 2;
+/// Actions that some path prefix or exact path is watched for: only these
+/// pay for the full walk before the filter decides.
+pub const FILTER_PATHS: u32 = 3;
+/// Actions some file name is watched for.
+pub const FILTER_NAMES: u32 = 4;
+/// Actions some extension is watched for.
+pub const FILTER_EXTS: u32 = 5;
+pub const FILTER_SLOTS: u32 = 6;
+
+pub const SCOPE_HOST: u32 = 1 << 0;
+pub const SCOPE_CONTAINER: u32 = 1 << 1;
+
+/// LPM trie of watched path prefixes (and exact paths, stored with their
+/// terminating NUL); value: the actions watched.
+pub const WATCH_PATHS_MAP: &str = "WATCH_PATHS";
+/// Hash of watched file names (NUL-padded to `WATCH_NAME_BYTES`).
+pub const WATCH_NAMES_MAP: &str = "WATCH_NAMES";
+/// Hash of watched extensions (NUL-padded to `WATCH_EXT_BYTES`).
+pub const WATCH_EXTS_MAP: &str = "WATCH_EXTS";
+
+/// Per-CPU counters of the file hooks, indexed by these.
+pub const FILE_STATS_MAP: &str = "FILE_STATS";
+/// Hook runs while file capture is on.
+pub const FSTAT_SEEN: u32 = 0;
+/// Operations not watched: dropped in the kernel.
+pub const FSTAT_UNWATCHED: u32 = 1;
+/// Records written to the ring.
+pub const FSTAT_EMITTED: u32 = 2;
+/// Records lost to a full ring.
+pub const FSTAT_DROPPED: u32 = 3;
+/// Records whose path walk was cut.
+pub const FSTAT_TRUNCATED: u32 = 4;
+pub const FSTAT_SLOTS: u32 = 5;
