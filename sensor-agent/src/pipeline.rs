@@ -4,14 +4,14 @@
 //! Kept free of the kernel and of tokio's I/O so it is unit-tested with
 //! hand-built records; `run` feeds it from the ring buffer.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use sensor_rules::engine::EngineStats;
 use tracing::warn;
 
 use crate::{
     cli::EventSelect,
-    decode::{self, Record},
+    decode::{self, FileRecord, Record},
     detect::Detector,
     enrich::{
         container::{CgroupResolver, ContainerRef, container_id_from_proc_cgroup},
@@ -35,6 +35,10 @@ pub struct Totals {
     pub fork: u64,
     pub exit: u64,
     pub file: u64,
+    /// File operations seen at syscall entry whose syscall then failed.
+    pub file_failed: u64,
+    /// Pending file operations given up on (their exit never came).
+    pub file_unresolved: u64,
     pub decode_errors: u64,
     pub alerts: u64,
     /// Container events written before their runtime metadata was known.
@@ -106,7 +110,13 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     totals: Totals,
     published: Totals,
+    /// File operations seen at entry, by thread, until their exit.
+    pending: HashMap<u32, FileRecord>,
 }
+
+/// Threads inside a reported file syscall at once; a thread has one at a
+/// time, so this bounds only what lost exits leave behind.
+const MAX_PENDING_FILE_OPS: usize = 8192;
 
 impl Pipeline {
     pub fn new(
@@ -129,6 +139,7 @@ impl Pipeline {
             metrics,
             totals: Totals::default(),
             published: Totals::default(),
+            pending: HashMap::new(),
         }
     }
 
@@ -236,23 +247,47 @@ impl Pipeline {
                     .with_user_name(name.as_deref());
                 emit(&mut self.sink, self.select, doc, EventSelect::Exit, out)
             }
-            Ok(Record::File(rec)) => {
-                self.totals.file += 1;
-                let view = self.table.on_activity(&rec.task);
-                let ctx = self.context_of(&view);
-                let name = self.user_name(&view);
-                let doc = self
-                    .ecs
-                    .file(&rec, &view, ctx.as_ref())
-                    .with_user_name(name.as_deref());
-                emit(&mut self.sink, self.select, doc, EventSelect::File, out)
+            // Seen at syscall entry: an event once its exit says it worked.
+            Ok(Record::File(rec)) if rec.pending => {
+                if self.pending.len() >= MAX_PENDING_FILE_OPS {
+                    // Exits lost (or never sent): start over rather than grow.
+                    self.totals.file_unresolved += self.pending.len() as u64;
+                    self.pending.clear();
+                }
+                self.pending.insert(rec.task.pid, rec);
+                Ok(())
             }
+            Ok(Record::File(rec)) => self.file_event(&rec, out),
+            Ok(Record::FileResult(r)) => match self.pending.remove(&r.tid) {
+                Some(rec) if r.ret >= 0 => self.file_event(&rec, out),
+                Some(_) => {
+                    self.totals.file_failed += 1;
+                    Ok(())
+                }
+                None => Ok(()),
+            },
             Err(e) => {
                 self.totals.decode_errors += 1;
                 warn!("undecodable ring-buffer record skipped: {e}");
                 Ok(())
             }
         }
+    }
+
+    fn file_event<O: Lines>(
+        &mut self,
+        rec: &FileRecord,
+        out: &mut NdjsonWriter<O>,
+    ) -> Result<(), OutputError> {
+        self.totals.file += 1;
+        let view = self.table.on_activity(&rec.task);
+        let ctx = self.context_of(&view);
+        let name = self.user_name(&view);
+        let doc = self
+            .ecs
+            .file(rec, &view, ctx.as_ref())
+            .with_user_name(name.as_deref());
+        emit(&mut self.sink, self.select, doc, EventSelect::File, out)
     }
 
     fn context(&mut self, c: &Arc<ContainerRef>) -> ContainerContext {

@@ -475,7 +475,7 @@ fn print_summary<O: ndjson::Lines>(
          alerts_capped={} sequences={} lines={} shed={} exec_shed={} fork_shed={} end_shed={} \
          file_shed={} alerts_shed={} drops={} \
          exec_drops={} fork_drops={} exit_drops={} file_drops={} file_seen={} file_unwatched={} \
-         file_emitted={} file_truncated={} decode_errors={} enrichment_misses={}",
+         file_emitted={} file_truncated={} file_failed={} decode_errors={} enrichment_misses={}",
         t.events(),
         t.exec,
         t.fork,
@@ -501,6 +501,7 @@ fn print_summary<O: ndjson::Lines>(
         file.unwatched,
         file.emitted,
         file.truncated,
+        t.file_failed,
         t.decode_errors,
         t.enrichment_misses,
     );

@@ -70,6 +70,16 @@ pub const FILE_PATH2_TRUNCATED: u32 = 1 << 1;
 /// (a container).
 pub const FILE_IN_CONTAINER: u32 = 1 << 2;
 
+/// `FileHeader::flags`: the operation was seen at syscall entry; its
+/// outcome follows in a [`FileResult`] of the same thread, and only a
+/// success makes it an event.
+pub const FILE_PENDING: u32 = 1 << 3;
+/// `FileHeader::flags`: the path came from the syscall's string argument
+/// (joined to the resolved directory it is relative to) and has dot
+/// segments or doubled slashes, so the kernel could not match it against
+/// path prefixes; user space normalises it.
+pub const FILE_PATH_UNNORMALISED: u32 = 1 << 4;
+
 /// A file record. In the ring buffer it is followed by `path_len` bytes of
 /// the resolved path, then `path2_len` bytes of the second path (the new
 /// name of a rename; empty otherwise).
@@ -139,3 +149,40 @@ pub const FSTAT_DROPPED: u32 = 3;
 /// Records whose path walk was cut.
 pub const FSTAT_TRUNCATED: u32 = 4;
 pub const FSTAT_SLOTS: u32 = 5;
+
+/// The outcome of a pending operation (`FILE_PENDING`), from the
+/// syscall's exit tracepoint.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FileResult {
+    pub kind: u32,
+    /// Thread id (kernel `pid`) of the caller.
+    pub tid: u32,
+    /// The syscall's return value (0 on success, `-errno` otherwise).
+    pub ret: i64,
+}
+
+/// Where a name-based syscall's arguments are (indexes into the
+/// tracepoint's arguments), written per syscall number by user space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallShape {
+    /// A [`FileAction`].
+    pub action: u32,
+    /// Directory fd the path is relative to (`ARG_NONE`: the cwd).
+    pub dfd: u32,
+    /// The path string (`ARG_NONE` when `fd` names the file instead).
+    pub path: u32,
+    /// The second path's directory fd and string (rename's new name).
+    pub dfd2: u32,
+    pub path2: u32,
+    /// The new mode (chmod) or the created node's mode (mknod).
+    pub mode: u32,
+    /// An fd naming the file itself (fchmod).
+    pub fd: u32,
+}
+
+pub const ARG_NONE: u32 = u32::MAX;
+
+/// Syscall number → [`SyscallShape`] of the name-based file syscalls.
+pub const FILE_SYSCALLS_MAP: &str = "FILE_SYSCALLS";

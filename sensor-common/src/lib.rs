@@ -39,6 +39,8 @@ pub enum EventKind {
     Exit = 3,
     /// A [`file::FileHeader`].
     File = 4,
+    /// A [`file::FileResult`].
+    FileResult = 5,
 }
 
 impl EventKind {
@@ -48,6 +50,7 @@ impl EventKind {
             2 => Some(Self::Fork),
             3 => Some(Self::Exit),
             4 => Some(Self::File),
+            5 => Some(Self::FileResult),
             _ => None,
         }
     }
@@ -187,6 +190,9 @@ pub struct KernelOffsets {
     pub task_cgroups: u32,
     pub task_comm: u32,
     pub task_exit_code: u32,
+    pub task_fs: u32,
+    /// `fs_struct.pwd`: the cwd a relative path starts from.
+    pub fs_pwd: u32,
 
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
@@ -309,4 +315,6 @@ mod user {
     // SAFETY: plain-old-data with no padding holes the kernel could read
     // uninitialised; every field is an integer.
     unsafe impl aya::Pod for super::SensorConfig {}
+    // SAFETY: as above, integers only.
+    unsafe impl aya::Pod for super::file::SyscallShape {}
 }

@@ -5,7 +5,7 @@
 pub mod encode;
 mod file;
 
-pub use file::FileRecord;
+pub use file::{FileRecord, FileResultRecord, normalise};
 
 use sensor_common::{
     CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
@@ -156,6 +156,7 @@ pub enum Record {
     Fork(ForkRecord),
     Exit(ExitRecord),
     File(FileRecord),
+    FileResult(FileResultRecord),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -249,6 +250,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
             }))
         }
         Some(EventKind::File) => file::decode_file(bytes).map(Record::File),
+        Some(EventKind::FileResult) => file::decode_result(bytes).map(Record::FileResult),
         None => Err(DecodeError::UnknownKind(kind)),
     }
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, RawTracePoint},
 };
 use sensor_common::{
     CGROUP_V2_DEFAULT, CONFIG_GLOBAL, CONFIG_MAGIC, DROP_COUNTERS, DROP_EXEC, DROP_EXIT, DROP_FORK,
@@ -131,27 +131,12 @@ const HOOKS: &[(&str, &str, &str)] = &[
     ("sched_process_exit", "sensor_exit", "sensor_exit_raw"),
 ];
 
-/// The file hooks: syscall tracepoints, each program named after its
-/// tracepoint. `openat2` appeared in 5.6; a tracepoint this kernel lacks
-/// is skipped with a warning.
-const FILE_HOOKS: &[&str] = &[
-    "sys_exit_openat",
-    "sys_exit_openat2",
-    "sys_exit_open",
-    "sys_exit_creat",
-];
-
-/// The program attached for `hook` in `mode`.
-fn program_of(hook: &'static str, mode: AttachMode) -> &'static str {
+/// The program attached for `hook` in `mode` (the process hooks).
+fn program_of(hook: &'static str, mode: AttachMode) -> Option<&'static str> {
     HOOKS
         .iter()
         .find(|(tp, ..)| *tp == hook)
-        .map_or(
-            hook,
-            |&(_, btf, raw)| {
-                if mode == AttachMode::TpBtf { btf } else { raw }
-            },
-        )
+        .map(|&(_, btf, raw)| if mode == AttachMode::TpBtf { btf } else { raw })
 }
 
 /// Builds the configuration global from the running kernel's BTF.
@@ -268,7 +253,7 @@ impl Sensor {
         self.modes
             .iter()
             .filter_map(|&(hook, mode)| {
-                let info = self.ebpf.program(program_of(hook, mode))?.info().ok()?;
+                let info = self.ebpf.program(program_of(hook, mode)?)?.info().ok()?;
                 Some(ProgramStats {
                     hook,
                     run_time: info.run_time(),
@@ -337,63 +322,15 @@ fn load_and_attach(
         modes.push((tp, mode));
     }
     if opts.file {
-        ensure_tracefs()?;
-        for &tp in FILE_HOOKS {
-            match attach_syscall(&mut ebpf, tp) {
-                Ok(()) => {
-                    info!(hook = tp, mode = ?AttachMode::Tracepoint, "attached");
-                    modes.push((tp, AttachMode::Tracepoint));
-                }
-                Err(e) => warn!("file hook {tp} not attached: {e:#}"),
-            }
-        }
+        let file = super::file_hooks::attach(&mut ebpf)?;
+        info!(
+            hooks = ?file.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            mode = ?AttachMode::Tracepoint,
+            "file hooks attached at the syscall tracepoints"
+        );
+        modes.extend(file);
     }
     Ok((ebpf, modes))
-}
-
-fn attach_syscall(ebpf: &mut Ebpf, tp: &'static str) -> anyhow::Result<()> {
-    let p: &mut TracePoint = ebpf
-        .program_mut(tp)
-        .ok_or_else(|| anyhow!("program {tp} missing from the object"))?
-        .try_into()?;
-    p.load().map_err(verifier_detail)?;
-    p.attach("syscalls", tp)?;
-    Ok(())
-}
-
-/// The syscall tracepoints are attached through tracefs, which is not
-/// always mounted (a node may have debugfs only, or neither): mount it at
-/// its standard place when no mounted copy is found.
-fn ensure_tracefs() -> anyhow::Result<()> {
-    let populated = |p: &str| {
-        std::fs::read_dir(p)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false)
-    };
-    if populated("/sys/kernel/tracing") || populated("/sys/kernel/debug/tracing") {
-        return Ok(());
-    }
-    let (src, target, fstype) = (c"nodev", c"/sys/kernel/tracing", c"tracefs");
-    // SAFETY: every argument is a NUL-terminated string; no data pointer.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(anyhow!(
-            "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({err}). \
-             The file hooks need it: mount it (`mount -t tracefs nodev /sys/kernel/tracing`, \
-             or a hostPath mount in the DaemonSet) or run with --events without `file`"
-        ));
-    }
-    info!("mounted tracefs at /sys/kernel/tracing for the file hooks");
-    Ok(())
 }
 
 fn attach_btf(ebpf: &mut Ebpf, tp: &str, prog: &str, btf: &aya::Btf) -> anyhow::Result<()> {
@@ -417,7 +354,7 @@ fn attach_raw(ebpf: &mut Ebpf, tp: &str, prog: &str) -> anyhow::Result<()> {
 }
 
 /// Keeps the verifier log (its tail says why) in the error.
-fn verifier_detail(e: aya::programs::ProgramError) -> anyhow::Error {
+pub(crate) fn verifier_detail(e: aya::programs::ProgramError) -> anyhow::Error {
     match &e {
         aya::programs::ProgramError::LoadError { verifier_log, .. } => {
             let log = verifier_log.to_string();

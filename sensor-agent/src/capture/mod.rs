@@ -3,6 +3,7 @@
 
 pub mod btf;
 pub mod cgroup;
+pub mod file_hooks;
 pub mod file_watch;
 pub mod loader;
 pub mod offsets;

@@ -87,6 +87,8 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         task_cgroups: offset(btf, "task_struct.cgroups", "task_struct", &["cgroups"])?,
         task_comm: offset(btf, "task_struct.comm", "task_struct", &["comm"])?,
         task_exit_code: offset(btf, "task_struct.exit_code", "task_struct", &["exit_code"])?,
+        task_fs: offset(btf, "task_struct.fs", "task_struct", &["fs"])?,
+        fs_pwd: offset(btf, "fs_struct.pwd", "fs_struct", &["pwd"])?,
 
         mm_arg_start: offset(btf, "mm_struct.arg_start", "mm_struct", &["arg_start"])?,
         mm_arg_end: offset(btf, "mm_struct.arg_end", "mm_struct", &["arg_end"])?,

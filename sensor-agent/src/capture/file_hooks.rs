@@ -1,0 +1,239 @@
+//! Attaching the file hooks to the syscall tracepoints, and telling the
+//! name-based program where each syscall's arguments are.
+
+use anyhow::{Context, anyhow};
+use aya::{Ebpf, maps::HashMap, programs::TracePoint};
+use sensor_common::file::{ARG_NONE, FILE_SYSCALLS_MAP, FileAction, SyscallShape};
+use tracing::{info, warn};
+
+use super::loader::{AttachMode, verifier_detail};
+
+/// The opens: one program at the exit of each.
+const OPEN_EXITS: &[&str] = &["openat", "openat2", "open", "creat"];
+
+const N: u32 = ARG_NONE;
+
+/// `(syscall, number, action, [dfd, path, dfd2, path2, mode, fd])`: indexes
+/// into the tracepoint's arguments (its `format` file lists them), in the
+/// signature's order. The numbers are this build's architecture's.
+const NAMED: &[(&str, libc::c_long, FileAction, [u32; 6])] = &[
+    (
+        "unlink",
+        libc::SYS_unlink,
+        FileAction::Delete,
+        [N, 0, N, N, N, N],
+    ),
+    (
+        "unlinkat",
+        libc::SYS_unlinkat,
+        FileAction::Delete,
+        [0, 1, N, N, N, N],
+    ),
+    (
+        "rmdir",
+        libc::SYS_rmdir,
+        FileAction::Delete,
+        [N, 0, N, N, N, N],
+    ),
+    (
+        "rename",
+        libc::SYS_rename,
+        FileAction::Rename,
+        [N, 0, N, 1, N, N],
+    ),
+    (
+        "renameat",
+        libc::SYS_renameat,
+        FileAction::Rename,
+        [0, 1, 2, 3, N, N],
+    ),
+    (
+        "renameat2",
+        libc::SYS_renameat2,
+        FileAction::Rename,
+        [0, 1, 2, 3, N, N],
+    ),
+    (
+        "chmod",
+        libc::SYS_chmod,
+        FileAction::Chmod,
+        [N, 0, N, N, 1, N],
+    ),
+    (
+        "fchmodat",
+        libc::SYS_fchmodat,
+        FileAction::Chmod,
+        [0, 1, N, N, 2, N],
+    ),
+    (
+        "fchmodat2",
+        libc::SYS_fchmodat2,
+        FileAction::Chmod,
+        [0, 1, N, N, 2, N],
+    ),
+    (
+        "fchmod",
+        libc::SYS_fchmod,
+        FileAction::Chmod,
+        [N, N, N, N, 1, 0],
+    ),
+    // The new name is what a link, symlink or node creates.
+    (
+        "link",
+        libc::SYS_link,
+        FileAction::Create,
+        [N, 1, N, N, N, N],
+    ),
+    (
+        "linkat",
+        libc::SYS_linkat,
+        FileAction::Create,
+        [2, 3, N, N, N, N],
+    ),
+    (
+        "symlink",
+        libc::SYS_symlink,
+        FileAction::Create,
+        [N, 1, N, N, N, N],
+    ),
+    (
+        "symlinkat",
+        libc::SYS_symlinkat,
+        FileAction::Create,
+        [1, 2, N, N, N, N],
+    ),
+    (
+        "mknod",
+        libc::SYS_mknod,
+        FileAction::Create,
+        [N, 0, N, N, 1, N],
+    ),
+    (
+        "mknodat",
+        libc::SYS_mknodat,
+        FileAction::Create,
+        [0, 1, N, N, 2, N],
+    ),
+];
+
+fn shape(action: FileAction, a: [u32; 6]) -> SyscallShape {
+    SyscallShape {
+        action: action as u32,
+        dfd: a[0],
+        path: a[1],
+        dfd2: a[2],
+        path2: a[3],
+        mode: a[4],
+        fd: a[5],
+    }
+}
+
+/// Where tracefs is mounted (after `ensure_tracefs`).
+fn tracefs() -> &'static str {
+    let populated = |p: &str| {
+        std::fs::read_dir(p)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    };
+    if populated("/sys/kernel/tracing") {
+        "/sys/kernel/tracing"
+    } else {
+        "/sys/kernel/debug/tracing"
+    }
+}
+
+fn tracepoint_exists(tp: &str) -> bool {
+    std::path::Path::new(&format!("{}/events/syscalls/{tp}", tracefs())).exists()
+}
+
+fn load<'a>(ebpf: &'a mut Ebpf, prog: &str) -> anyhow::Result<&'a mut TracePoint> {
+    let p: &mut TracePoint = ebpf
+        .program_mut(prog)
+        .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
+        .try_into()?;
+    p.load().map_err(verifier_detail)?;
+    Ok(p)
+}
+
+/// Attaches every file hook this kernel has; a missing syscall tracepoint
+/// (openat2 before 5.6, fchmodat2 before 6.6) is skipped with a note.
+/// Returns the attached hooks.
+pub(crate) fn attach(ebpf: &mut Ebpf) -> anyhow::Result<Vec<(&'static str, AttachMode)>> {
+    ensure_tracefs()?;
+    let mut modes = Vec::new();
+    let open = load(ebpf, "sensor_file_open")?;
+    for name in OPEN_EXITS {
+        let tp = format!("sys_exit_{name}");
+        match open.attach("syscalls", &tp) {
+            Ok(_) => modes.push((*name, AttachMode::Tracepoint)),
+            Err(e) => info!("file hook {tp} not attached ({e}); this kernel may not have it"),
+        }
+    }
+    let mut shapes = Vec::new();
+    for &(name, nr, action, args) in NAMED {
+        // Only syscalls this kernel has a tracepoint for.
+        match tracepoint_exists(&format!("sys_enter_{name}")) {
+            true => shapes.push((name, nr as u32, shape(action, args))),
+            false => info!("file hook sys_enter_{name} not attached: no such tracepoint here"),
+        }
+    }
+    {
+        let mut map: HashMap<_, u32, SyscallShape> = HashMap::try_from(
+            ebpf.map_mut(FILE_SYSCALLS_MAP)
+                .ok_or_else(|| anyhow!("no {FILE_SYSCALLS_MAP} map"))?,
+        )?;
+        for (_, id, s) in &shapes {
+            map.insert(id, s, 0)?;
+        }
+    }
+    let enter = load(ebpf, "sensor_file_named")?;
+    let mut attached = Vec::new();
+    for (name, ..) in &shapes {
+        match enter.attach("syscalls", &format!("sys_enter_{name}")) {
+            Ok(_) => attached.push(*name),
+            Err(e) => warn!("file hook sys_enter_{name} not attached: {e}"),
+        }
+    }
+    let exit = load(ebpf, "sensor_file_named_exit")?;
+    for name in attached {
+        exit.attach("syscalls", &format!("sys_exit_{name}"))
+            .with_context(|| format!("attaching sys_exit_{name}"))?;
+        modes.push((name, AttachMode::Tracepoint));
+    }
+    Ok(modes)
+}
+
+/// The syscall tracepoints are attached through tracefs, which is not
+/// always mounted (a node may have debugfs only, or neither): mount it at
+/// its standard place when no mounted copy is found.
+fn ensure_tracefs() -> anyhow::Result<()> {
+    let populated = |p: &str| {
+        std::fs::read_dir(p)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false)
+    };
+    if populated("/sys/kernel/tracing") || populated("/sys/kernel/debug/tracing") {
+        return Ok(());
+    }
+    let (src, target, fstype) = (c"nodev", c"/sys/kernel/tracing", c"tracefs");
+    // SAFETY: every argument is a NUL-terminated string; no data pointer.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(anyhow!(
+            "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({err}). \
+             The file hooks need it: mount it (`mount -t tracefs nodev /sys/kernel/tracing`, \
+             or a hostPath mount in the DaemonSet), or run with --no-file-hooks"
+        ));
+    }
+    info!("mounted tracefs at /sys/kernel/tracing for the file hooks");
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! The file family, at the syscall tracepoints (this machine has no
+//! kprobes, fentry or BPF LSM):
+//!
+//! - [`open`]: opens at their exit, where the returned fd names the opened
+//!   `struct file` and the path is walked from its dentry;
+//! - [`named`]: unlink, rename, chmod, link, symlink and mknod at their
+//!   entry (the file may be gone at exit), the path joined from the
+//!   resolved directory and the syscall's name, and reported once the
+//!   exit says it succeeded.
+//!
+//! Filtering happens here: an operation no watch covers costs a few map
+//! lookups on its leaf name and never reaches the ring. Only actions that
+//! some path prefix is watched for pay for the full walk before deciding.
+
+mod named;
+mod open;
+
+use aya_ebpf::{
+    helpers::generated::{bpf_probe_read_kernel, bpf_probe_read_kernel_str},
+    macros::map,
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+};
+use sensor_common::file::{
+    FILE_SCRATCH_BYTES, FILTER_ALL, FILTER_ENABLED, FILTER_EXTS, FILTER_NAMES, FILTER_PATHS,
+    FILTER_SCOPE, FILTER_SLOTS, FSTAT_SLOTS, FileHeader, SCOPE_CONTAINER, SCOPE_HOST,
+    WATCH_EXT_BYTES, WATCH_NAME_BYTES, WATCH_PATH_BYTES,
+};
+
+use crate::{path::Names, rd_ptr, task::pid_ns_level};
+
+#[map]
+static FILE_FILTER: Array<u32> = Array::with_max_entries(FILTER_SLOTS, 0);
+
+#[map]
+static WATCH_PATHS: LpmTrie<[u8; WATCH_PATH_BYTES], u32> = LpmTrie::with_max_entries(4096, 0);
+
+#[map]
+static WATCH_NAMES: HashMap<[u8; WATCH_NAME_BYTES], u32> = HashMap::with_max_entries(4096, 0);
+
+#[map]
+static WATCH_EXTS: HashMap<[u8; WATCH_EXT_BYTES], u32> = HashMap::with_max_entries(1024, 0);
+
+#[map]
+static FILE_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(FSTAT_SLOTS, 0);
+
+/// Everything one file record is assembled in, per CPU. The u64-aligned
+/// parts come first (the keys are zeroed a word at a time).
+#[repr(C)]
+struct Scratch {
+    names: Names,
+    name_key: [u64; WATCH_NAME_BYTES / 8],
+    ext_key: [u64; WATCH_EXT_BYTES / 8],
+    /// Indexes found by byte scans, through memory: tracked exactly, each
+    /// value they could hold would be a verifier state of its own (which
+    /// passed the 1M-instruction limit).
+    dot: u64,
+    leaf: u64,
+    unsure: u64,
+    /// Values passed through memory before a loop (see [`launder`]).
+    tmp: [u64; 4],
+    path_key: Key<[u8; WATCH_PATH_BYTES]>,
+    /// A power of two, so byte scans index it with a mask: LLVM merges
+    /// compare-based bounds checks in ways the verifier cannot follow.
+    record: [u8; RECORD_BYTES],
+}
+
+const RECORD_BYTES: usize = FILE_SCRATCH_BYTES.next_power_of_two();
+
+#[map]
+static FILE_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+const HDR: usize = size_of::<FileHeader>();
+
+/// Returns `v` as the verifier sees a value read from memory: any u64.
+/// Called before a loop on values that differ between the paths leading
+/// to it, so the loop is verified once instead of once per path.
+#[inline(always)]
+fn launder(slot: &mut u64, v: u64) -> u64 {
+    unsafe {
+        core::ptr::write_volatile(slot, v);
+        core::ptr::read_volatile(slot)
+    }
+}
+
+#[inline(always)]
+fn filter(slot: u32) -> u32 {
+    FILE_FILTER.get(slot).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn stat(slot: u32) {
+    if let Some(c) = FILE_STATS.get_ptr_mut(slot) {
+        unsafe { *c += 1 };
+    }
+}
+
+/// The action `bit` is on and the acting task is in scope; returns whether
+/// it is in a container.
+#[inline(always)]
+fn in_scope(task: u64, bit: u32) -> Option<bool> {
+    if filter(FILTER_ENABLED) & bit == 0 {
+        return None;
+    }
+    let in_container = pid_ns_level(task) != 0;
+    let scope = if in_container {
+        SCOPE_CONTAINER
+    } else {
+        SCOPE_HOST
+    };
+    (filter(FILTER_SCOPE) & scope != 0).then_some(in_container)
+}
+
+/// The opened file behind `fd` in `task`.
+#[inline(always)]
+fn fd_file(task: u64, fd: u64) -> u64 {
+    let files = rd_ptr(task, cfg!(offsets.task_files));
+    let fdt = rd_ptr(files, cfg!(offsets.files_fdt));
+    let fds = rd_ptr(fdt, cfg!(offsets.fdtable_fd));
+    rd_ptr(fds + fd * 8, 0)
+}
+
+/// `(dentry, vfsmount)` of a `struct path` at `path`.
+#[inline(always)]
+fn path_of(path: u64) -> (u64, u64) {
+    (
+        rd_ptr(path, cfg!(offsets.path_dentry)),
+        rd_ptr(path, cfg!(offsets.path_mnt)),
+    )
+}
+
+/// Zeroes the name key and copies a NUL-terminated name into it; false
+/// when the name is empty or unreadable.
+#[inline(always)]
+fn load_name_key(s: &mut Scratch, name: *const u8) -> bool {
+    for w in s.name_key.iter_mut() {
+        unsafe { core::ptr::write_volatile(w, 0) };
+    }
+    let r = unsafe {
+        bpf_probe_read_kernel_str(
+            s.name_key.as_mut_ptr() as *mut _,
+            WATCH_NAME_BYTES as u32,
+            name as *const _,
+        )
+    };
+    r > 1
+}
+
+/// Whether the name in the name key, or its extension, is watched for
+/// `bit`. The keys stay in map memory (borrowed), not copied to the
+/// 512-byte stack.
+#[allow(clippy::needless_borrows_for_generic_args)]
+#[inline(always)]
+fn name_watched(s: &mut Scratch, bit: u32) -> bool {
+    let key = unsafe { &*(s.name_key.as_ptr() as *const [u8; WATCH_NAME_BYTES]) };
+    if filter(FILTER_NAMES) & bit != 0
+        && let Some(m) = unsafe { WATCH_NAMES.get(key) }
+        && m & bit != 0
+    {
+        return true;
+    }
+    if filter(FILTER_EXTS) & bit == 0 {
+        return false;
+    }
+    // The extension follows the last dot (not a leading one).
+    unsafe { core::ptr::write_volatile(&mut s.dot, 0) };
+    // Index loops with explicit bounds are the shape the verifier accepts.
+    #[allow(clippy::needless_range_loop)]
+    for i in 1..WATCH_NAME_BYTES {
+        let c = key[i];
+        if c == 0 {
+            break;
+        }
+        if c == b'.' {
+            unsafe { core::ptr::write_volatile(&mut s.dot, i as u64) };
+        }
+    }
+    let dot = unsafe { core::ptr::read_volatile(&s.dot) } as usize;
+    if dot == 0 || dot >= WATCH_NAME_BYTES - 1 {
+        return false;
+    }
+    for w in s.ext_key.iter_mut() {
+        unsafe { core::ptr::write_volatile(w, 0) };
+    }
+    let ext = unsafe { &mut *(s.ext_key.as_mut_ptr() as *mut [u8; WATCH_EXT_BYTES]) };
+    #[allow(clippy::needless_range_loop)]
+    for j in 0..WATCH_EXT_BYTES - 1 {
+        let i = dot + 1 + j;
+        if i >= WATCH_NAME_BYTES {
+            break;
+        }
+        let c = key[i & (WATCH_NAME_BYTES - 1)];
+        if c == 0 {
+            break;
+        }
+        ext[j] = c;
+    }
+    matches!(unsafe { WATCH_EXTS.get(&*ext) }, Some(m) if m & bit != 0)
+}
+
+/// Whether the path at `record[at..]` (a NUL after `len` bytes) falls
+/// under a watched prefix or is a watched exact path (stored with its NUL,
+/// so it cannot match a longer path).
+#[inline(always)]
+fn path_watched(s: &mut Scratch, at: u64, len: u64, bit: u32) -> bool {
+    if at > (FILE_SCRATCH_BYTES - WATCH_PATH_BYTES) as u64 {
+        return false;
+    }
+    let src = unsafe { s.record.as_ptr().add(at as usize) };
+    unsafe {
+        bpf_probe_read_kernel(
+            s.path_key.data.as_mut_ptr() as *mut _,
+            WATCH_PATH_BYTES as u32,
+            src as *const _,
+        )
+    };
+    let bytes = if len + 1 > WATCH_PATH_BYTES as u64 {
+        WATCH_PATH_BYTES as u32
+    } else {
+        len as u32 + 1
+    };
+    s.path_key.prefix_len = bytes * 8;
+    matches!(WATCH_PATHS.get(&s.path_key), Some(m) if m & bit != 0)
+}
+
+/// Whether `bit` is watched for every file.
+#[inline(always)]
+fn watched_everywhere(bit: u32) -> bool {
+    filter(FILTER_ALL) & bit != 0
+}
+
+/// Whether some name or extension is watched for `bit`.
+#[inline(always)]
+fn names_watched(bit: u32) -> bool {
+    (filter(FILTER_NAMES) | filter(FILTER_EXTS)) & bit != 0
+}
+
+/// Whether some prefix or exact path is watched for `bit`.
+#[inline(always)]
+fn paths_watched(bit: u32) -> bool {
+    filter(FILTER_PATHS) & bit != 0
+}
