@@ -1,0 +1,400 @@
+//! Issue 9: file activity from the real kernel hooks (syscall tracepoints)
+//! on the host. The test process does each operation itself through libc,
+//! so the acting process is known (`process.pid` is ours) and no tool has
+//! to exist on the guest kernels' initramfs. Needs root and BPF.
+
+use std::{
+    ffi::CString,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use sensor_tests::*;
+use serde_json::Value;
+
+/// A fresh directory under /tmp, removed at the end.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let p = PathBuf::from(format!("/tmp/{}", unique_marker(tag)));
+        std::fs::create_dir_all(&p).unwrap();
+        // The kernel reports resolved paths (/tmp may be a symlink).
+        Dir(PathBuf::from(canonical(p.to_str().unwrap())))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn watch(&self) -> String {
+        format!("{}/*", self.0.display())
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+fn file_agent(watch: &[&str]) -> Agent {
+    let mut args = vec!["--events", "file"];
+    for w in watch {
+        args.extend(["--file-watch", w]);
+    }
+    Agent::start(&args)
+}
+
+fn file_event<'a>(action: &'a str, path: &'a Path) -> impl Fn(&Value) -> bool + 'a {
+    move |v| {
+        v["event"]["category"][0] == "file"
+            && v["event"]["action"] == action
+            && v["file"]["path"].as_str() == path.to_str()
+    }
+}
+
+fn by_us(v: &Value) -> bool {
+    v["process"]["pid"].as_u64() == Some(u64::from(std::process::id()))
+}
+
+#[test]
+fn file_created_under_a_watched_prefix_is_a_creation_by_the_process_that_created_it() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-create");
+    let agent = file_agent(&[&dir.watch()]);
+    let p = dir.path("new.txt");
+    std::fs::write(&p, b"x").unwrap();
+    let v = agent.wait_for("creation", EVENT_TIMEOUT, file_event("creation", &p));
+    assert!(by_us(&v), "{v}");
+    assert_eq!(v["event"]["type"][0], "creation");
+    assert_eq!(v["file"]["name"], "new.txt");
+    assert_eq!(v["file"]["directory"].as_str(), dir.0.to_str());
+    assert_eq!(v["file"]["extension"], "txt");
+    assert_eq!(v["file"]["type"], "file");
+    assert!(v["file"]["inode"].as_str().is_some(), "{v}");
+    assert!(v["process"]["parent"]["pid"].as_u64().is_some(), "{v}");
+    agent.stop();
+}
+
+#[test]
+fn opening_an_existing_file_for_append_is_an_open_with_type_change() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-open");
+    let p = dir.path("log");
+    std::fs::write(&p, b"x").unwrap();
+    let agent = file_agent(&[&dir.watch()]);
+    std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    let v = agent.wait_for("open for append", EVENT_TIMEOUT, file_event("open", &p));
+    assert_eq!(v["event"]["type"][0], "change");
+    assert!(by_us(&v), "{v}");
+    agent.stop();
+}
+
+#[test]
+fn rename_across_directories_reports_the_new_path_and_the_original() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-rename");
+    std::fs::create_dir(dir.path("a")).unwrap();
+    std::fs::create_dir(dir.path("b")).unwrap();
+    let (from, to) = (dir.path("a/f"), dir.path("b/g"));
+    std::fs::write(&from, b"x").unwrap();
+    let agent = file_agent(&[&dir.watch()]);
+    std::fs::rename(&from, &to).unwrap();
+    let v = agent.wait_for("rename", EVENT_TIMEOUT, file_event("rename", &to));
+    assert_eq!(v["file"]["Ext"]["original"]["path"].as_str(), from.to_str());
+    assert_eq!(v["file"]["Ext"]["original"]["name"], "f");
+    assert_eq!(v["event"]["type"][0], "change");
+    agent.stop();
+}
+
+#[test]
+fn relative_paths_with_a_dirfd_are_reported_absolute() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-dirfd");
+    let agent = file_agent(&[&dir.watch()]);
+    let p = dir.path("rel");
+    // SAFETY: plain syscalls on paths and fds this test owns.
+    unsafe {
+        let dfd = libc::open(c(&dir.0).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+        assert!(dfd >= 0);
+        let fd = libc::openat(dfd, c"rel".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o644);
+        assert!(fd >= 0);
+        libc::close(fd);
+        assert_eq!(libc::fchmodat(dfd, c"rel".as_ptr(), 0o600, 0), 0);
+        assert_eq!(libc::unlinkat(dfd, c"rel".as_ptr(), 0), 0);
+        libc::close(dfd);
+    }
+    agent.wait_for("openat creation", EVENT_TIMEOUT, file_event("creation", &p));
+    let chmod = agent.wait_for(
+        "fchmodat",
+        EVENT_TIMEOUT,
+        file_event("permission_change", &p),
+    );
+    assert_eq!(chmod["file"]["mode"], "0600");
+    let del = agent.wait_for("unlinkat", EVENT_TIMEOUT, file_event("deletion", &p));
+    assert_eq!(del["event"]["type"][0], "deletion");
+    assert!(by_us(&del), "{del}");
+    agent.stop();
+}
+
+#[test]
+fn a_name_with_dot_segments_is_reported_normalised() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-dots");
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    let p = dir.path("victim");
+    std::fs::write(&p, b"x").unwrap();
+    let agent = file_agent(&[&dir.watch()]);
+    let dotted = dir.path("sub/.././victim");
+    std::fs::remove_file(&dotted).unwrap();
+    agent.wait_for(
+        "normalised deletion",
+        EVENT_TIMEOUT,
+        file_event("deletion", &p),
+    );
+    agent.stop();
+}
+
+#[test]
+fn open_through_a_symlink_reports_the_target_path() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-symlink");
+    let other = Dir::new("file-symlink-src");
+    let target = dir.path("target");
+    std::fs::write(&target, b"x").unwrap();
+    let link = other.path("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let agent = file_agent(&[&dir.watch()]);
+    std::fs::OpenOptions::new().write(true).open(&link).unwrap();
+    agent.wait_for(
+        "write via symlink",
+        EVENT_TIMEOUT,
+        file_event("open", &target),
+    );
+    agent.stop();
+}
+
+#[test]
+fn a_write_through_a_bind_mount_reports_the_path_the_process_used() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-bind-src");
+    let mnt = Dir::new("file-bind-dst");
+    std::fs::write(dir.path("f"), b"x").unwrap();
+    // SAFETY: a bind mount of our own directories, undone below.
+    let rc = unsafe {
+        libc::mount(
+            c(&dir.0).as_ptr(),
+            c(&mnt.0).as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    let agent = file_agent(&[&mnt.watch()]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(mnt.path("f"))
+        .unwrap();
+    let via = mnt.path("f");
+    agent.wait_for(
+        "write via bind mount",
+        EVENT_TIMEOUT,
+        file_event("open", &via),
+    );
+    agent.stop();
+    // SAFETY: unmounting what this test mounted.
+    unsafe { libc::umount2(c(&mnt.0).as_ptr(), libc::MNT_DETACH) };
+}
+
+#[test]
+fn a_path_deeper_than_the_walk_limit_is_flagged_truncated_with_the_right_name() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-deep");
+    let mut deep = dir.0.clone();
+    for i in 0..24 {
+        deep.push(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    let name = unique_marker("deep-leaf");
+    let agent = file_agent(&[&format!("name:{name}")]);
+    std::fs::write(deep.join(&name), b"x").unwrap();
+    let v = agent.wait_for("deep creation", EVENT_TIMEOUT, |v| {
+        v["event"]["category"][0] == "file" && v["file"]["name"].as_str() == Some(&name)
+    });
+    assert_eq!(v["file"]["Ext"]["path_truncated"], true, "{v}");
+    let path = v["file"]["path"].as_str().unwrap();
+    assert!(!path.starts_with('/'), "a cut path is not absolute: {path}");
+    assert!(
+        deep.join(&name).to_str().unwrap().ends_with(path),
+        "{path} is not a tail of the real path"
+    );
+    agent.stop();
+}
+
+#[test]
+fn a_failed_unlink_is_not_an_event() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-fail");
+    let agent = file_agent(&[&dir.watch()]);
+    let missing = dir.path("missing");
+    assert!(std::fs::remove_file(&missing).is_err());
+    let marker = dir.path("after");
+    std::fs::write(&marker, b"x").unwrap();
+    agent.wait_for(
+        "later creation",
+        EVENT_TIMEOUT,
+        file_event("creation", &marker),
+    );
+    let done = agent.stop();
+    assert!(
+        !done.events.iter().any(file_event("deletion", &missing)),
+        "a failed unlink was reported"
+    );
+    assert!(done.summary["file_failed"] >= 1, "{:?}", done.summary);
+}
+
+#[test]
+fn a_read_of_a_watched_name_is_an_access_event_and_other_reads_are_not() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-read");
+    let secret = dir.path("secret-token");
+    let other = dir.path("other");
+    std::fs::write(&secret, b"x").unwrap();
+    std::fs::write(&other, b"x").unwrap();
+    let agent = Agent::start(&[
+        "--events",
+        "file",
+        "--file-watch",
+        &dir.watch(),
+        "--file-watch-read",
+        "name:secret-token",
+    ]);
+    std::fs::read(&other).unwrap();
+    std::fs::read(&secret).unwrap();
+    let v = agent.wait_for("read", EVENT_TIMEOUT, file_event("access", &secret));
+    assert_eq!(v["event"]["type"][0], "access");
+    let done = agent.stop();
+    assert!(!done.events.iter().any(file_event("access", &other)));
+}
+
+#[test]
+fn unwatched_read_only_opens_never_leave_the_kernel() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-unwatched");
+    let p = dir.path("hot");
+    std::fs::write(&p, b"x").unwrap();
+    // Something is watched (so the hooks run), but not this file's reads.
+    let agent = file_agent(&[&dir.watch()]);
+    const OPENS: usize = 200_000;
+    let path = c(&p);
+    for _ in 0..OPENS {
+        // SAFETY: open/close of a file this test owns.
+        unsafe {
+            let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
+            assert!(fd >= 0);
+            libc::close(fd);
+        }
+    }
+    let marker = dir.path("done");
+    std::fs::write(&marker, b"x").unwrap();
+    agent.wait_for("marker", EVENT_TIMEOUT, file_event("creation", &marker));
+    let done = agent.stop();
+    let ours = done
+        .events
+        .iter()
+        .filter(|v| v["file"]["path"].as_str() == p.to_str())
+        .count();
+    assert_eq!(ours, 0, "unwatched reads were reported");
+    let s = &done.summary;
+    eprintln!("kernel file counters after {OPENS} unwatched opens: {s:?}");
+    assert!(s["file_unwatched"] >= OPENS as u64, "{s:?}");
+    assert!(
+        s["file_emitted"] < 100,
+        "records left the kernel for unwatched opens: {s:?}"
+    );
+}
+
+#[test]
+fn with_no_file_rule_and_no_watch_no_file_record_leaves_the_kernel() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-none");
+    let agent = Agent::start(&["--events", "file"]);
+    agent.wait_stderr("file watch set empty", 1, Duration::from_secs(5));
+    for i in 0..100 {
+        std::fs::write(dir.path(&format!("f{i}")), b"x").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let done = agent.stop();
+    assert_eq!(done.summary["file_emitted"], 0, "{:?}", done.summary);
+    assert_eq!(done.summary["file"], 0);
+}
+
+#[test]
+fn file_storm_every_creation_is_an_event_or_a_counted_drop() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-storm");
+    let agent = file_agent(&[&dir.watch()]);
+    let n: usize = std::env::var("SENSOR_E2E_STORM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(10_000, |s: usize| s.max(2_000) * 2);
+    for i in 0..n {
+        std::fs::File::create(dir.path(&format!("s{i}"))).unwrap();
+    }
+    let ours = |v: &Value| {
+        v["event"]["action"] == "creation" && v["file"]["directory"].as_str() == dir.0.to_str()
+    };
+    agent.settle(n, ours);
+    let done = agent.stop();
+    let seen = done.events.iter().filter(|v| ours(v)).count() as u64;
+    let s = &done.summary;
+    let accounted = seen + s["file_drops"] + s["file_shed"];
+    eprintln!("file storm: {n} creations, {seen} events, summary {s:?}");
+    assert_eq!(accounted, n as u64, "{s:?}");
+}
