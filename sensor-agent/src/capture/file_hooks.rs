@@ -8,6 +8,13 @@ use tracing::{info, warn};
 
 use super::loader::{AttachMode, verifier_detail};
 
+/// The file programs, by what they hook (for `--bpf-stats`).
+pub(crate) const PROGRAMS: &[(&str, &str)] = &[
+    ("file opens (sys_exit_open*)", "sensor_file_open"),
+    ("file operations (sys_enter_*)", "sensor_file_named"),
+    ("file operations (sys_exit_*)", "sensor_file_named_exit"),
+];
+
 /// The opens: one program at the exit of each.
 const OPEN_EXITS: &[&str] = &["openat", "openat2", "open", "creat"];
 

@@ -250,17 +250,24 @@ impl Sensor {
     /// Time the kernel spent in each attached program and how often it ran
     /// (zero unless [`enable_program_stats`] is in force).
     pub fn program_stats(&self) -> Vec<ProgramStats> {
-        self.modes
-            .iter()
-            .filter_map(|&(hook, mode)| {
-                let info = self.ebpf.program(program_of(hook, mode)?)?.info().ok()?;
-                Some(ProgramStats {
-                    hook,
-                    run_time: info.run_time(),
-                    runs: info.run_count(),
-                })
+        let stats = |hook: &'static str, prog: &str| {
+            let info = self.ebpf.program(prog)?.info().ok()?;
+            Some(ProgramStats {
+                hook,
+                run_time: info.run_time(),
+                runs: info.run_count(),
             })
-            .collect()
+        };
+        let process = self
+            .modes
+            .iter()
+            .filter_map(|&(hook, mode)| stats(hook, program_of(hook, mode)?));
+        // The file programs are each attached to several tracepoints.
+        let file = super::file_hooks::PROGRAMS
+            .iter()
+            .filter(|_| self.modes.iter().any(|(_, m)| *m == AttachMode::Tracepoint))
+            .filter_map(|&(hook, prog)| stats(hook, prog));
+        process.chain(file).collect()
     }
 
     /// Sums the per-CPU drop counters.

@@ -49,7 +49,7 @@ const NAME_BYTES: usize = 2048;
 const DIR_BYTES: usize = FILE_PATH_BYTES - NAME_BYTES;
 /// Bytes at the end of the name scanned for its last component and for
 /// dot segments; a longer name counts as not normalised.
-const SCAN_BYTES: usize = 256;
+const SCAN_BYTES: usize = 512;
 
 /// Tracepoint argument `i` (they start at byte 16, 8 bytes each).
 #[inline(always)]
