@@ -461,3 +461,145 @@ fn shipped_sequence_rule_fires_on_a_download_piped_to_a_shell_in_a_container() {
         "curl, chmod and the dropped binary"
     );
 }
+
+// ------------------------------------------------------- file activity
+
+/// A file event in `container` for `action` on `path` (the container's view).
+fn file_in(v: &Value, container: &str, action: &str, path: &str) -> bool {
+    v["event"]["kind"] == "event"
+        && v["event"]["category"][0] == "file"
+        && v["event"]["action"] == action
+        && v["container"]["id"] == container
+        && v["file"]["path"] == path
+}
+
+#[test]
+fn container_file_operations_are_reported_in_the_containers_own_view() {
+    if !e2e_ready("podman file events") {
+        return;
+    }
+    let _serial = serial();
+    let ctr = PodmanContainer::start("file-ops");
+    let agent = Agent::start(&["--events", "file", "--file-watch", "/work/*"]);
+    let script = "mkdir -p /work/a /work/b && cd /work/a && echo x > f && echo y >> f && \
+                  mv f /work/b/g && chmod 700 /work/b/g && ln -s /work/b/g /work/l && \
+                  rm /work/b/../l && rm /work/b/g";
+    podman_exec(&ctr, &["sh", "-c", script]);
+    let created = agent.wait_for("creation", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "creation", "/work/a/f")
+    });
+    assert_eq!(created["process"]["name"], "busybox", "{created}");
+    assert_eq!(created["container"]["runtime"], "podman", "{created}");
+    agent.wait_for("open for append", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "open", "/work/a/f")
+    });
+    let renamed = agent.wait_for("rename", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "rename", "/work/b/g")
+    });
+    assert_eq!(renamed["file"]["Ext"]["original"]["path"], "/work/a/f");
+    let chmod = agent.wait_for("chmod", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "permission_change", "/work/b/g")
+    });
+    assert_eq!(chmod["file"]["mode"], "0700");
+    agent.wait_for("symlink", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "creation", "/work/l")
+    });
+    agent.wait_for("deletion with dot segments", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "deletion", "/work/l")
+    });
+    agent.wait_for("deletion", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "deletion", "/work/b/g")
+    });
+    agent.stop();
+}
+
+#[test]
+fn shipped_file_rules_fire_on_container_writes_and_not_on_the_same_writes_on_the_host() {
+    if !e2e_ready("podman file rules") {
+        return;
+    }
+    let _serial = serial();
+    let persistence = rule_id("container_file_persistence_write.toml");
+    let release = rule_id("container_file_cgroup_release_agent_write.toml");
+    let dropped = rule_id("container_file_binary_dropped_in_system_directory.toml");
+    let exec_bit = rule_id("container_file_made_executable_in_temp.toml");
+    let ctr = PodmanContainer::start("file-rules");
+    let rules = rules_dir();
+    let agent = Agent::start(&["--rules", rules.to_str().unwrap()]);
+    podman_exec(&ctr, &["sh", "-c", "echo /tmp/x.so > /etc/ld.so.preload"]);
+    podman_exec(&ctr, &["sh", "-c", "echo /tmp/esc > /tmp/release_agent"]);
+    podman_exec(&ctr, &["cp", "/bin/busybox", "/usr/bin/dropped"]);
+    podman_exec(
+        &ctr,
+        &["sh", "-c", "echo x > /tmp/pay && chmod 755 /tmp/pay"],
+    );
+    for (rule, what) in [
+        (&persistence, "persistence write"),
+        (&release, "release_agent write"),
+        (&dropped, "binary dropped"),
+        (&exec_bit, "chmod +x in /tmp"),
+    ] {
+        let a = agent.wait_for(what, EVENT_TIMEOUT, |v| alerts_of(v, rule, &ctr.id));
+        assert_eq!(a["event"]["category"][0], "file", "{a}");
+        assert!(a["file"]["path"].as_str().is_some(), "{a}");
+    }
+    // The host doing the same to a file of its own: no alert (no container).
+    let host_file = format!("/tmp/{}", unique_marker("host-pay"));
+    std::fs::write(&host_file, b"x").unwrap();
+    Command::new("chmod")
+        .args(["755", &host_file])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let done = agent.stop();
+    let _ = std::fs::remove_file(&host_file);
+    assert!(
+        !done.events.iter().any(|v| v["event"]["kind"] == "alert"
+            && v["rule"]["id"] == exec_bit.as_str()
+            && v["file"]["path"] == host_file.as_str()),
+        "a host chmod raised the container rule"
+    );
+}
+
+#[test]
+fn container_token_read_by_any_program_from_a_terminal_raises_the_credential_rule() {
+    if !e2e_ready("podman credential read") {
+        return;
+    }
+    let _serial = serial();
+    let rule = rule_id("container_file_credential_read.toml");
+    let ctr = PodmanContainer::start("file-token");
+    let token = "/run/secrets/kubernetes.io/serviceaccount/token";
+    podman_exec(
+        &ctr,
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "mkdir -p {} && echo t > {token}",
+                "/run/secrets/kubernetes.io/serviceaccount"
+            ),
+        ],
+    );
+    let rules = rules_dir();
+    let agent = Agent::start(&["--rules", rules.to_str().unwrap()]);
+    // Without a terminal (a workload's own client): an access event, no alert.
+    podman_exec(&ctr, &["head", "-c", "1", token]);
+    agent.wait_for("non-interactive token read", EVENT_TIMEOUT, |v| {
+        file_in(v, &ctr.id, "access", token) && v["process"]["interactive"] == false
+    });
+    // From a terminal, with a program the exec rule does not list (wc).
+    podman_exec_tty(&ctr, &format!("wc -c {token}"));
+    let a = agent.wait_for("credential alert", EVENT_TIMEOUT, |v| {
+        alerts_of(v, &rule, &ctr.id)
+    });
+    assert_eq!(a["file"]["path"], token, "{a}");
+    assert_eq!(a["process"]["interactive"], true, "{a}");
+    let done = agent.stop();
+    let alerts = done
+        .events
+        .iter()
+        .filter(|v| alerts_of(v, &rule, &ctr.id))
+        .count();
+    assert_eq!(alerts, 1, "only the interactive read alerts");
+}
