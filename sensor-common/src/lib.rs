@@ -75,6 +75,20 @@ pub const EXEC_FD2_CHR: u32 = 1 << 4;
 pub const EXEC_EXE_TRUNCATED: u32 = 1 << 6;
 /// `ExecHeader::flags`: the environment block was cut at `max_env_bytes`.
 pub const EXEC_ENV_TRUNCATED: u32 = 1 << 7;
+/// `ExecHeader::flags`: the executable has no name left (`i_nlink == 0`):
+/// deleted after it was opened, or an anonymous file (memfd).
+pub const EXEC_EXE_UNLINKED: u32 = 1 << 8;
+/// `ExecHeader::flags`: the executable is on an overlayfs (a container's
+/// root file system).
+pub const EXEC_EXE_OVERLAY: u32 = 1 << 9;
+/// `ExecHeader::flags`: on overlayfs, the executable is in the upper
+/// (writable) layer: written or modified since the container started.
+pub const EXEC_EXE_UPPER: u32 = 1 << 10;
+/// `ExecHeader::flags`: whether the file is in the upper layer could not be
+/// read (the overlay module's BTF was not available at start).
+pub const EXEC_EXE_LAYER_UNKNOWN: u32 = 1 << 11;
+/// `KernelOffsets` value of a field this kernel's BTF does not have.
+pub const OFFSET_UNKNOWN: u32 = u32::MAX;
 
 /// Identity fields read from a `task_struct`, shared by every event kind.
 #[repr(C)]
@@ -231,6 +245,13 @@ pub struct KernelOffsets {
     pub file_f_flags: u32,
     pub file_f_mode: u32,
     pub inode_ino: u32,
+    pub inode_nlink: u32,
+    pub inode_sb: u32,
+    pub sb_magic: u32,
+    /// `ovl_inode.vfs_inode` and `ovl_inode.__upperdentry`, from the
+    /// overlay module's BTF; `OFFSET_UNKNOWN` when it was not available.
+    pub ovl_vfs_inode: u32,
+    pub ovl_upperdentry: u32,
     pub inode_rdev: u32,
     pub inode_mode: u32,
 

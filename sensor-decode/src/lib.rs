@@ -9,7 +9,8 @@ pub use file::{FileRecord, FileResultRecord, normalise};
 
 use sensor_common::{
     CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
-    EXEC_EXE_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader,
+    EXEC_EXE_LAYER_UNKNOWN, EXEC_EXE_OVERLAY, EXEC_EXE_TRUNCATED, EXEC_EXE_UNLINKED,
+    EXEC_EXE_UPPER, EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EventKind, ExecHeader,
     ExitEvent, ForkEvent, TaskIds,
 };
 
@@ -93,6 +94,19 @@ pub struct ExecRecord {
     pub env: Vec<u8>,
     /// The block was cut at the capture limit (variables past it are missed).
     pub env_truncated: bool,
+    /// Where the executable came from (container drift).
+    pub origin: ExeOrigin,
+}
+
+/// Where an exec's executable came from, as the kernel saw its file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExeOrigin {
+    /// The file had no name left: deleted after it was opened, or a memfd.
+    pub unlinked: bool,
+    /// On an overlayfs: `Some(true)` from the upper (writable) layer, that
+    /// is written or changed since the container started; `Some(false)`
+    /// from an image layer. `None` off overlayfs or when unknown.
+    pub upper_layer: Option<bool>,
 }
 
 impl ExecRecord {
@@ -316,6 +330,11 @@ fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         cgroup_leaf_first,
         env: payload[exe_end..claimed].to_vec(),
         env_truncated: h.flags & EXEC_ENV_TRUNCATED != 0,
+        origin: ExeOrigin {
+            unlinked: h.flags & EXEC_EXE_UNLINKED != 0,
+            upper_layer: (h.flags & EXEC_EXE_OVERLAY != 0 && h.flags & EXEC_EXE_LAYER_UNKNOWN == 0)
+                .then_some(h.flags & EXEC_EXE_UPPER != 0),
+        },
     })
 }
 
@@ -342,6 +361,7 @@ pub mod fixtures {
             cgroup_leaf_first: Vec::new(),
             env: Vec::new(),
             env_truncated: false,
+            origin: Default::default(),
         }
     }
 }

@@ -16,10 +16,14 @@ use crate::rd_ptr;
 pub(crate) type Names = [u64; MAX_EXE_COMPONENTS + 1];
 
 /// Collects the component names from `(dentry, vfsmnt)` up to the
-/// namespace root into `names`. Returns whether the root was reached
+/// namespace root into `names`; with `PSEUDO`, a pseudo file's own name. Returns whether the root was reached
 /// within `cfg.exe_walk_depth` steps; the count is stored either way.
 #[inline(always)]
-pub(crate) fn collect(names: &mut Names, mut dentry: u64, mut vfsmnt: u64) -> bool {
+pub(crate) fn collect<const PSEUDO: bool>(
+    names: &mut Names,
+    mut dentry: u64,
+    mut vfsmnt: u64,
+) -> bool {
     let mount_mnt = cfg!(offsets.mount_mnt) as u64;
     let depth = cfg!(exe_walk_depth) as usize;
     let mut n: usize = 0;
@@ -30,6 +34,16 @@ pub(crate) fn collect(names: &mut Names, mut dentry: u64, mut vfsmnt: u64) -> bo
         }
         let mnt_root = rd_ptr(vfsmnt, cfg!(offsets.vfsmount_mnt_root));
         let parent = rd_ptr(dentry, cfg!(offsets.dentry_parent));
+        if PSEUDO && dentry == parent && dentry != mnt_root {
+            // A pseudo file's dentry (memfd, pipe, anonymous inode) is its
+            // own parent off any mount's root: its name is the whole path.
+            // Only the exec walk asks (a memfd run as a program); the file
+            // programs cannot afford the verifier states it adds.
+            names[n] = rd_ptr(dentry, cfg!(offsets.dentry_name));
+            n += 1;
+            complete = true;
+            break;
+        }
         if dentry == mnt_root || dentry == parent {
             let mnt = vfsmnt - mount_mnt;
             let mnt_parent = rd_ptr(mnt, cfg!(offsets.mount_parent));

@@ -13,9 +13,10 @@ use aya_ebpf::{
 use aya_log_ebpf::{debug, trace};
 use sensor_common::{
     CGROUP_DEPTH, CGROUP_V2_DEFAULT, DROP_EXEC, DROP_EXIT, DROP_FORK, DROP_SCRATCH,
-    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED, EXEC_EXE_TRUNCATED,
-    EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EventKind, ExecHeader,
-    ExitEvent, ForkEvent, MAX_ARGS_BYTES, MAX_ENV_BYTES, MAX_EXE_BYTES, MAX_FILENAME_BYTES,
+    EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED, EXEC_EXE_LAYER_UNKNOWN,
+    EXEC_EXE_OVERLAY, EXEC_EXE_TRUNCATED, EXEC_EXE_UNLINKED, EXEC_EXE_UPPER, EXEC_FD0_CHR,
+    EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, EXEC_SCRATCH_BYTES, EventKind, ExecHeader, ExitEvent,
+    ForkEvent, MAX_ARGS_BYTES, MAX_ENV_BYTES, MAX_EXE_BYTES, MAX_FILENAME_BYTES, OFFSET_UNKNOWN,
 };
 
 use crate::{
@@ -198,6 +199,8 @@ fn handle_exec<C: EbpfContext>(ctx: &C, task: u64, bprm: u64) {
     let exe_len = exe_path(base, exe_start, rd_ptr(bprm, cfg!(offsets.bprm_file)), h);
     h.exe_len = exe_len as u32;
 
+    exe_provenance(rd_ptr(bprm, cfg!(offsets.bprm_file)), h);
+
     let env_start = exe_start + exe_len;
     let env_len = copy_env(base, env_start, mm, h);
     h.env_len = env_len as u32;
@@ -286,6 +289,38 @@ fn copy_env(base: *mut u8, at: u64, mm: u64, h: &mut ExecHeader) -> u64 {
     len
 }
 
+/// `statfs.f_type` of overlayfs (include/uapi/linux/magic.h).
+const OVERLAYFS_SUPER_MAGIC: u64 = 0x794c_7630;
+
+/// Where the executable comes from: a file without a name (deleted, or a
+/// memfd), or a container's overlay, and then whether from its upper
+/// (writable) layer: written or changed since the container started.
+#[inline(always)]
+fn exe_provenance(file: u64, h: &mut ExecHeader) {
+    let inode = rd_ptr(file, cfg!(offsets.file_inode));
+    if inode == 0 {
+        return;
+    }
+    if rd::<u32>(inode, cfg!(offsets.inode_nlink)) == 0 {
+        h.flags |= EXEC_EXE_UNLINKED;
+    }
+    let sb = rd_ptr(inode, cfg!(offsets.inode_sb));
+    if rd::<u64>(sb, cfg!(offsets.sb_magic)) != OVERLAYFS_SUPER_MAGIC {
+        return;
+    }
+    h.flags |= EXEC_EXE_OVERLAY;
+    let (vfs_inode, upper) = (cfg!(offsets.ovl_vfs_inode), cfg!(offsets.ovl_upperdentry));
+    if vfs_inode == OFFSET_UNKNOWN || upper == OFFSET_UNKNOWN {
+        h.flags |= EXEC_EXE_LAYER_UNKNOWN;
+        return;
+    }
+    // The VFS inode is embedded in overlayfs' own inode.
+    let ovl = inode - vfs_inode as u64;
+    if rd_ptr(ovl, upper) != 0 {
+        h.flags |= EXEC_EXE_UPPER;
+    }
+}
+
 /// Writes the executable's resolved path (root first) at `base + start`;
 /// returns its length, 0 (and `EXEC_EXE_TRUNCATED`) when the walk did not
 /// reach the root or the path did not fit.
@@ -302,7 +337,7 @@ fn exe_path(base: *mut u8, start: u64, file: u64, h: &mut ExecHeader) -> u64 {
     let f_path = file + cfg!(offsets.file_f_path) as u64;
     let dentry = rd_ptr(f_path, cfg!(offsets.path_dentry));
     let vfsmnt = rd_ptr(f_path, cfg!(offsets.path_mnt));
-    if !path::collect(names, dentry, vfsmnt) {
+    if !path::collect::<true>(names, dentry, vfsmnt) {
         h.flags |= EXEC_EXE_TRUNCATED;
         return 0;
     }

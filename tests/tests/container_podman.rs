@@ -603,3 +603,45 @@ fn container_token_read_by_any_program_from_a_terminal_raises_the_credential_rul
         .count();
     assert_eq!(alerts, 1, "only the interactive read alerts");
 }
+
+#[test]
+fn container_binary_written_after_start_is_upper_layer_and_raises_the_drift_rule() {
+    if !e2e_ready("podman drift") {
+        return;
+    }
+    let _serial = serial();
+    let rule = rule_id("container_exec_drifted_binary.toml");
+    let ctr = PodmanContainer::start("drift");
+    let rules = rules_dir();
+    let agent = Agent::start(&["--rules", rules.to_str().unwrap()]);
+    let (image_marker, drift_marker) = (unique_marker("image"), unique_marker("drift"));
+    podman_exec(&ctr, &["/bin/sh", "-c", &format!("true {image_marker}")]);
+    let image = agent.wait_for("image binary", EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "/bin/sh") && v["process"]["args"].to_string().contains(&image_marker)
+    });
+    assert_eq!(
+        image["process"]["Ext"]["executable"]["upper_layer"], false,
+        "{image}"
+    );
+    let script = format!(
+        "mkdir -p /tmp/d && cp /bin/busybox /tmp/d/sh && /tmp/d/sh -c 'true {drift_marker}'"
+    );
+    podman_exec(&ctr, &["/bin/sh", "-c", &script]);
+    let drift = agent.wait_for("drifted binary", EVENT_TIMEOUT, |v| {
+        exec_in(v, &ctr.id, "/tmp/d/sh") && v["process"]["args"].to_string().contains(&drift_marker)
+    });
+    assert_eq!(
+        drift["process"]["Ext"]["executable"]["upper_layer"], true,
+        "{drift}"
+    );
+    let a = agent.wait_for("drift alert", EVENT_TIMEOUT, |v| {
+        alerts_of(v, &rule, &ctr.id)
+    });
+    assert_eq!(a["process"]["executable"], "/tmp/d/sh", "{a}");
+    let done = agent.stop();
+    assert!(
+        !done.events.iter().any(|v| alerts_of(v, &rule, &ctr.id)
+            && v["process"]["args"].to_string().contains(&image_marker)),
+        "the image's own binary raised the drift rule"
+    );
+}

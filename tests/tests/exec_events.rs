@@ -177,3 +177,94 @@ fn kernel_side_log_is_off_by_default_and_on_with_sensor_ebpf_trace() {
     assert!(line.contains("cut at 4096"), "{line}");
     agent.stop();
 }
+
+/// Runs the ELF in `fd` (`fexecve`) in a child with `argv`; waits for it.
+fn fexecve_child(fd: i32, argv: &[&str]) {
+    let args: Vec<std::ffi::CString> = argv
+        .iter()
+        .map(|a| std::ffi::CString::new(*a).unwrap())
+        .collect();
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let env: [*const libc::c_char; 1] = [std::ptr::null()];
+    // SAFETY: the child only calls fexecve and _exit (async-signal-safe);
+    // every pointer was built before the fork.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            libc::fexecve(fd, ptrs.as_ptr(), env.as_ptr());
+            libc::_exit(127);
+        }
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+        assert_eq!(status, 0, "the child exec failed (status {status})");
+    }
+}
+
+/// `/bin/true`'s bytes (a busybox applet on the test kernels' guests,
+/// which runs as `true` from its argv[0]).
+fn true_image() -> Vec<u8> {
+    std::fs::read(std::fs::canonicalize("/bin/true").unwrap()).unwrap()
+}
+
+#[test]
+fn a_program_run_from_a_memfd_says_so() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let agent = Agent::start(&["--events", "exec"]);
+    let marker = unique_marker("memfd");
+    // SAFETY: a memfd this test creates, writes and closes.
+    let fd = unsafe { libc::memfd_create(c"sensor-test".as_ptr(), 0) };
+    assert!(fd >= 0);
+    let image = true_image();
+    // SAFETY: writing our own buffer to our own fd.
+    let n = unsafe { libc::write(fd, image.as_ptr().cast(), image.len()) };
+    assert_eq!(n as usize, image.len());
+    fexecve_child(fd, &["true", &marker]);
+    // SAFETY: closing our own fd.
+    unsafe { libc::close(fd) };
+    let v = agent.wait_for("memfd exec", EVENT_TIMEOUT, exec_with_arg(&marker));
+    assert_eq!(v["process"]["Ext"]["executable"]["memfd"], true, "{v}");
+    assert_eq!(v["process"]["executable"], "/memfd:sensor-test", "{v}");
+    agent.stop();
+}
+
+#[test]
+fn a_program_run_from_a_deleted_file_says_so() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let agent = Agent::start(&["--events", "exec"]);
+    let marker = unique_marker("deleted");
+    let path = format!("/tmp/{marker}");
+    std::fs::write(&path, true_image()).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    fexecve_child(std::os::fd::AsRawFd::as_raw_fd(&file), &["true", &marker]);
+    let v = agent.wait_for("deleted exec", EVENT_TIMEOUT, exec_with_arg(&marker));
+    assert_eq!(v["process"]["Ext"]["executable"]["deleted"], true, "{v}");
+    assert!(v["process"]["Ext"]["executable"]["memfd"].is_null(), "{v}");
+    agent.stop();
+}
+
+#[test]
+fn a_program_on_the_hosts_own_file_system_has_no_drift_fields() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _g = serial();
+    let agent = Agent::start(&["--events", "exec"]);
+    let marker = unique_marker("plain");
+    std::process::Command::new("/bin/true")
+        .arg(&marker)
+        .status()
+        .unwrap();
+    let v = agent.wait_for("plain exec", EVENT_TIMEOUT, exec_with_arg(&marker));
+    assert!(v["process"]["Ext"]["executable"].is_null(), "{v}");
+    agent.stop();
+}

@@ -107,6 +107,19 @@ impl Btf {
     }
 
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+        Self::parse_with(data, &[])
+    }
+
+    /// A module's split BTF on top of `base` (the kernel's): its string
+    /// offsets continue the base's, so the base's strings are put first.
+    /// Its type ids also continue the base's; only members of the module's
+    /// own structs resolve (enough for offsets, not for descending into
+    /// base types).
+    pub fn parse_split(base: &Btf, data: &[u8]) -> Result<Self, BtfError> {
+        Self::parse_with(data, &base.strings)
+    }
+
+    fn parse_with(data: &[u8], base_strings: &[u8]) -> Result<Self, BtfError> {
         if data.len() < 24 || data[0..2] != [0x9f, 0xeb] {
             return Err(BtfError::Malformed(
                 "bad magic (only little-endian BTF is supported)",
@@ -120,9 +133,16 @@ impl Btf {
         let types_sec = data
             .get(hdr_len + type_off..hdr_len + type_off + type_len)
             .ok_or(BtfError::Malformed("type section out of bounds"))?;
-        let strings = data
+        let own = data
             .get(hdr_len + str_off..hdr_len + str_off + str_len)
             .ok_or(BtfError::Malformed("string section out of bounds"))?;
+        let joined;
+        let strings = if base_strings.is_empty() {
+            own
+        } else {
+            joined = [base_strings, own].concat();
+            &joined[..]
+        };
 
         let mut types = vec![Type::Other]; // id 0: void
         let mut structs_by_name = HashMap::new();

@@ -144,7 +144,17 @@ pub fn resolve_config(
     btf: &Btf,
     opts: &CaptureOptions,
 ) -> anyhow::Result<(SensorConfig, CgroupHierarchy)> {
-    let offsets = offsets::resolve(btf)?;
+    let mut offsets = offsets::resolve(btf)?;
+    match offsets::overlay(btf) {
+        Some((vfs_inode, upper)) => {
+            offsets.ovl_vfs_inode = vfs_inode;
+            offsets.ovl_upperdentry = upper;
+        }
+        None => info!(
+            "overlayfs layout unknown (no ovl_inode in the kernel's BTF, no /sys/kernel/btf/overlay): \
+             exec events will not say whether a container binary was written after the container started"
+        ),
+    }
     let hierarchy = opts.cgroup.clone().unwrap_or_else(cgroup::detect);
     let cgroup_subsys_idx = match &hierarchy {
         CgroupHierarchy::V2 => CGROUP_V2_DEFAULT,

@@ -134,6 +134,11 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         file_f_flags: offset(btf, "file.f_flags", "file", &["f_flags"])?,
         file_f_mode: offset(btf, "file.f_mode", "file", &["f_mode"])?,
         inode_ino: offset(btf, "inode.i_ino", "inode", &["i_ino"])?,
+        inode_nlink: offset(btf, "inode.i_nlink", "inode", &["i_nlink", "__i_nlink"])?,
+        inode_sb: offset(btf, "inode.i_sb", "inode", &["i_sb"])?,
+        sb_magic: offset(btf, "super_block.s_magic", "super_block", &["s_magic"])?,
+        ovl_vfs_inode: sensor_common::OFFSET_UNKNOWN,
+        ovl_upperdentry: sensor_common::OFFSET_UNKNOWN,
         inode_rdev: offset(btf, "inode.i_rdev", "inode", &["i_rdev"])?,
         inode_mode: offset(btf, "inode.i_mode", "inode", &["i_mode"])?,
 
@@ -267,4 +272,22 @@ mod tests {
     fn malformed_btf_is_rejected() {
         assert!(Btf::parse(b"not btf at all, definitely not").is_err());
     }
+}
+
+/// Where overlayfs keeps its inode's upper dentry, from the kernel's BTF
+/// when overlayfs is built in, else from the overlay module's split BTF
+/// (`/sys/kernel/btf/overlay`, present once the module is loaded). `None`
+/// when neither has it: exec events then say the layer is unknown.
+pub fn overlay(vmlinux: &Btf) -> Option<(u32, u32)> {
+    let read = |btf: &Btf| {
+        Some((
+            btf.member_offset("ovl_inode", "vfs_inode").ok()?,
+            btf.member_offset("ovl_inode", "__upperdentry").ok()?,
+        ))
+    };
+    if let Some(o) = read(vmlinux) {
+        return Some(o);
+    }
+    let data = std::fs::read("/sys/kernel/btf/overlay").ok()?;
+    read(&Btf::parse_split(vmlinux, &data).ok()?)
 }

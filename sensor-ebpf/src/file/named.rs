@@ -131,7 +131,7 @@ fn compose(s: &mut Scratch, task: u64, dfd: Option<i32>, name: u64, at: u64) -> 
             }
             _ => path_of(rd_ptr(task, cfg!(offsets.task_fs)) + cfg!(offsets.fs_pwd) as u64),
         };
-        if !path::collect(&mut s.names, dentry, mnt) {
+        if !path::collect::<false>(&mut s.names, dentry, mnt) {
             flags |= FILE_PATH_TRUNCATED;
         }
         let dir = path::write_root_first(base, at, FILE_SCRATCH_BYTES, DIR_BYTES as u64, &s.names)?;
@@ -230,7 +230,7 @@ fn handle_named_enter(ctx: &TracePointContext) {
         let file = fd_file(task, arg(ctx, shape.fd) as u32 as u64);
         let (dentry, mnt) = path_of(file + cfg!(offsets.file_f_path) as u64);
         let mut flags = 0;
-        if !path::collect(&mut s.names, dentry, mnt) {
+        if !path::collect::<false>(&mut s.names, dentry, mnt) {
             flags |= FILE_PATH_TRUNCATED;
         }
         let Some(len) = path::write_root_first(

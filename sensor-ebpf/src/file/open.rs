@@ -71,7 +71,7 @@ fn handle_open_exit(ctx: &TracePointContext) {
         return;
     }
 
-    let complete = path::collect(&mut s.names, dentry, vfsmnt);
+    let complete = path::collect::<false>(&mut s.names, dentry, vfsmnt);
     let base = s.record.as_mut_ptr();
     let Some(len) = path::write_root_first(
         base,

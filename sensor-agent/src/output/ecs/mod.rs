@@ -622,6 +622,7 @@ impl Serialize for ProcessObj<'_> {
                         args_original_bytes: Some(rec.args_original_bytes),
                         cgroup: Some(CgroupObj(rec)),
                         env_vars_truncated: rec.env_truncated.then_some(true),
+                        executable: ExeOriginObj::of(rec),
                     },
                 )?;
             }
@@ -701,6 +702,9 @@ struct ArgsExt<'a> {
     /// are not in `process.env_vars`.
     #[serde(skip_serializing_if = "Option::is_none")]
     env_vars_truncated: Option<bool>,
+    /// Where the executable came from (container drift), on exec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    executable: Option<ExeOriginObj>,
 }
 
 impl ArgsExt<'_> {
@@ -710,7 +714,41 @@ impl ArgsExt<'_> {
             args_original_bytes: None,
             cgroup: None,
             env_vars_truncated: None,
+            executable: None,
         }
+    }
+}
+
+/// `process.Ext.executable`: `upper_layer` on overlayfs (a container's root),
+/// true when the file was written or changed after the container started;
+/// `memfd`/`deleted` when the file had no name left. ECS has no field for
+/// drift; Falco's `proc.is_exe_upper_layer` and `proc.is_exe_from_memfd`
+/// are the same facts.
+#[derive(Serialize)]
+struct ExeOriginObj {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upper_layer: Option<bool>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    memfd: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
+}
+
+impl ExeOriginObj {
+    fn of(rec: &ExecRecord) -> Option<Self> {
+        let o = rec.origin;
+        // A memfd's dentry is named `memfd:<name>` on the kernel's internal mount.
+        let memfd = o.unlinked
+            && rec
+                .exe_path
+                .as_deref()
+                .is_some_and(|p| p.starts_with("/memfd:"));
+        let obj = Self {
+            upper_layer: o.upper_layer,
+            memfd,
+            deleted: o.unlinked && !memfd,
+        };
+        (obj.upper_layer.is_some() || obj.memfd || obj.deleted).then_some(obj)
     }
 }
 
