@@ -185,6 +185,24 @@ pub fn cgroup_subsys_index(btf: &Btf, controller: &str) -> Result<u32, BtfError>
         .map(|v| v as u32)
 }
 
+/// Where overlayfs keeps its inode's upper dentry, from the kernel's BTF
+/// when overlayfs is built in, else from the overlay module's split BTF
+/// (`/sys/kernel/btf/overlay`, present once the module is loaded). `None`
+/// when neither has it: exec events then say the layer is unknown.
+pub fn overlay(vmlinux: &Btf) -> Option<(u32, u32)> {
+    let read = |btf: &Btf| {
+        Some((
+            btf.member_offset("ovl_inode", "vfs_inode").ok()?,
+            btf.member_offset("ovl_inode", "__upperdentry").ok()?,
+        ))
+    };
+    if let Some(o) = read(vmlinux) {
+        return Some(o);
+    }
+    let data = std::fs::read("/sys/kernel/btf/overlay").ok()?;
+    read(&Btf::parse_split(vmlinux, &data).ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     //! These read the running kernel's BTF: they need /sys/kernel/btf/vmlinux
@@ -272,22 +290,4 @@ mod tests {
     fn malformed_btf_is_rejected() {
         assert!(Btf::parse(b"not btf at all, definitely not").is_err());
     }
-}
-
-/// Where overlayfs keeps its inode's upper dentry, from the kernel's BTF
-/// when overlayfs is built in, else from the overlay module's split BTF
-/// (`/sys/kernel/btf/overlay`, present once the module is loaded). `None`
-/// when neither has it: exec events then say the layer is unknown.
-pub fn overlay(vmlinux: &Btf) -> Option<(u32, u32)> {
-    let read = |btf: &Btf| {
-        Some((
-            btf.member_offset("ovl_inode", "vfs_inode").ok()?,
-            btf.member_offset("ovl_inode", "__upperdentry").ok()?,
-        ))
-    };
-    if let Some(o) = read(vmlinux) {
-        return Some(o);
-    }
-    let data = std::fs::read("/sys/kernel/btf/overlay").ok()?;
-    read(&Btf::parse_split(vmlinux, &data).ok()?)
 }
