@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sensor_rules::watch::{Actions, Pattern};
 
+use crate::kind::Kind;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "sensor-agent",
@@ -96,7 +98,7 @@ pub struct RunArgs {
     /// Which event kinds to write. Rules see every kind, written or not.
     /// File events exist only for the files watched (see --file-watch).
     #[arg(long, value_delimiter = ',', default_value = "exec,fork,exit,file")]
-    pub events: Vec<EventSelect>,
+    pub events: Vec<Kind>,
 
     /// Also watch these files for the write actions (repeatable), on top of
     /// what the loaded rules watch: an absolute path (`/etc/passwd`), a
@@ -249,14 +251,6 @@ fn parse_span(s: &str) -> Result<u64, String> {
     }
     sensor_rules::loader::parse_span_ms(s)
         .ok_or_else(|| format!("`{s}`: use a number with a unit (500ms, 30s, 5m, 1h) or 0 for off"))
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EventSelect {
-    Exec,
-    Fork,
-    Exit,
-    File,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -10,6 +10,7 @@ pub mod cli;
 pub use sensor_decode as decode;
 pub mod detect;
 pub mod enrich;
+pub mod kind;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

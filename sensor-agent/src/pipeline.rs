@@ -10,7 +10,6 @@ use sensor_rules::engine::EngineStats;
 use tracing::warn;
 
 use crate::{
-    cli::EventSelect,
     decode::{self, FileRecord, Record},
     detect::Detector,
     enrich::{
@@ -20,6 +19,7 @@ use crate::{
         proctable::{ProcessTable, ProcessView},
         users::UserNames,
     },
+    kind::{Kind, PerKind},
     metrics::Metrics,
     output::{
         ecs::{EcsBuilder, EcsDoc},
@@ -31,10 +31,8 @@ use crate::{
 /// Counters for the exit summary (and, as deltas, the metrics endpoint).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
-    pub exec: u64,
-    pub fork: u64,
-    pub exit: u64,
-    pub file: u64,
+    /// Records handled, by kind (file: operations reported).
+    pub by_kind: PerKind<u64>,
     /// File operations seen at syscall entry whose syscall then failed.
     pub file_failed: u64,
     /// Pending file operations given up on (their exit never came).
@@ -47,55 +45,39 @@ pub struct Totals {
 
 impl Totals {
     pub fn events(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.file
+        self.by_kind.iter().map(|(_, n)| n).sum()
+    }
+
+    pub fn of(&self, k: Kind) -> u64 {
+        self.by_kind[k]
     }
 }
 
 /// Which documents go to the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Selection {
-    pub exec: bool,
-    pub fork: bool,
-    pub exit: bool,
-    pub file: bool,
+    written: PerKind<bool>,
     /// Write alerts only, no events.
     pub alerts_only: bool,
 }
 
 impl Selection {
-    pub fn new(kinds: &[EventSelect], alerts_only: bool) -> Self {
+    pub fn new(kinds: &[Kind], alerts_only: bool) -> Self {
         Self {
-            exec: kinds.contains(&EventSelect::Exec),
-            fork: kinds.contains(&EventSelect::Fork),
-            exit: kinds.contains(&EventSelect::Exit),
-            file: kinds.contains(&EventSelect::File),
+            written: PerKind::from_fn(|k| kinds.contains(&k)),
             alerts_only,
         }
     }
 
     /// The kind's name when its events are written, `None` otherwise.
-    fn writes(&self, kind: EventSelect) -> Option<&'static str> {
-        let (on, name) = match kind {
-            EventSelect::Exec => (self.exec, "exec"),
-            EventSelect::Fork => (self.fork, "fork"),
-            EventSelect::Exit => (self.exit, "end"),
-            EventSelect::File => (self.file, "file"),
-        };
-        (on && !self.alerts_only).then_some(name)
+    fn writes(&self, kind: Kind) -> Option<&'static str> {
+        (self.written[kind] && !self.alerts_only).then_some(kind.name())
     }
 }
 
 impl Default for Selection {
     fn default() -> Self {
-        Self::new(
-            &[
-                EventSelect::Exec,
-                EventSelect::Fork,
-                EventSelect::Exit,
-                EventSelect::File,
-            ],
-            false,
-        )
+        Self::new(&Kind::ALL, false)
     }
 }
 
@@ -208,7 +190,7 @@ impl Pipeline {
             Ok(Record::Exec(mut rec)) => {
                 // Once: every later pass over the block sees the kept few.
                 rec.retain_env(|n| self.ecs.keeps_env(n));
-                self.totals.exec += 1;
+                self.totals.by_kind[Kind::Exec] += 1;
                 let container = self
                     .cgroups
                     .resolve(rec.cgroup_id, &rec.cgroup_leaf_first)
@@ -220,10 +202,10 @@ impl Pipeline {
                     .ecs
                     .exec(&rec, &view, ctx.as_ref())
                     .with_user_name(name.as_deref());
-                emit(&mut self.sink, self.select, doc, EventSelect::Exec, out)
+                emit(&mut self.sink, self.select, doc, Kind::Exec, out)
             }
             Ok(Record::Fork(rec)) => {
-                self.totals.fork += 1;
+                self.totals.by_kind[Kind::Fork] += 1;
                 // Kernel threads are not tracked and not reported.
                 let Some(view) = self.table.on_fork(&rec) else {
                     return Ok(());
@@ -234,10 +216,10 @@ impl Pipeline {
                     .ecs
                     .fork(&rec, &view, ctx.as_ref())
                     .with_user_name(name.as_deref());
-                emit(&mut self.sink, self.select, doc, EventSelect::Fork, out)
+                emit(&mut self.sink, self.select, doc, Kind::Fork, out)
             }
             Ok(Record::Exit(rec)) => {
-                self.totals.exit += 1;
+                self.totals.by_kind[Kind::Exit] += 1;
                 let view = self.table.on_exit(&rec);
                 let ctx = self.context_of(&view);
                 let name = self.user_name(&view);
@@ -245,7 +227,7 @@ impl Pipeline {
                     .ecs
                     .end(&rec, &view, ctx.as_ref())
                     .with_user_name(name.as_deref());
-                emit(&mut self.sink, self.select, doc, EventSelect::Exit, out)
+                emit(&mut self.sink, self.select, doc, Kind::Exit, out)
             }
             // Seen at syscall entry: an event once its exit says it worked.
             Ok(Record::File(rec)) if rec.pending => {
@@ -279,7 +261,7 @@ impl Pipeline {
         rec: &FileRecord,
         out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
-        self.totals.file += 1;
+        self.totals.by_kind[Kind::File] += 1;
         let view = self.table.on_activity(&rec.task);
         let ctx = self.context_of(&view);
         let name = self.user_name(&view);
@@ -287,7 +269,7 @@ impl Pipeline {
             .ecs
             .file(rec, &view, ctx.as_ref())
             .with_user_name(name.as_deref());
-        emit(&mut self.sink, self.select, doc, EventSelect::File, out)
+        emit(&mut self.sink, self.select, doc, Kind::File, out)
     }
 
     fn context(&mut self, c: &Arc<ContainerRef>) -> ContainerContext {
@@ -319,14 +301,10 @@ impl Pipeline {
     pub fn publish_metrics(&mut self, kernel_drops: u64) {
         let m = &self.metrics;
         let (now, was) = (self.totals(), self.published);
-        for (action, n) in [
-            ("exec", now.exec - was.exec),
-            ("fork", now.fork - was.fork),
-            ("end", now.exit - was.exit),
-            ("file", now.file - was.file),
-        ] {
-            if n > 0 {
-                m.events_by(action, n);
+        for (k, n) in now.by_kind.iter() {
+            let delta = n - was.by_kind[k];
+            if delta > 0 {
+                m.events_by(k.name(), delta);
             }
         }
         m.decode_errors
@@ -352,7 +330,7 @@ fn emit<O: Lines>(
     sink: &mut Sink,
     select: Selection,
     doc: EcsDoc<'_>,
-    kind: EventSelect,
+    kind: Kind,
     out: &mut NdjsonWriter<O>,
 ) -> Result<(), OutputError> {
     let written = doc.written();
@@ -467,7 +445,7 @@ mod tests {
         assert_eq!(v["process"]["interactive"], true);
         assert_eq!(v["container"]["id"], POD_ID);
         assert_eq!(v["container"]["runtime"], "podman");
-        assert_eq!(p.totals().exec, 1);
+        assert_eq!(p.totals().of(Kind::Exec), 1);
     }
 
     #[test]
@@ -494,10 +472,7 @@ mod tests {
 
     #[test]
     fn alerts_only_writes_no_events() {
-        let mut p = pipeline(
-            Some(curl_rule()),
-            Selection::new(&[EventSelect::Exec], true),
-        );
+        let mut p = pipeline(Some(curl_rule()), Selection::new(&[Kind::Exec], true));
         let cg = libpod();
         let out = lines(
             &mut p,
@@ -551,7 +526,7 @@ mod tests {
 
     #[test]
     fn deselected_kinds_are_tracked_but_not_written() {
-        let mut p = pipeline(None, Selection::new(&[EventSelect::Fork], false));
+        let mut p = pipeline(None, Selection::new(&[Kind::Fork], false));
         let out = lines(&mut p, &[exec_record(7, &["ls"], &[], false)]);
         assert!(out.is_empty());
         assert_eq!(p.table().get(7).unwrap().image.name, "ls");

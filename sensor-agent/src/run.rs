@@ -33,6 +33,7 @@ use crate::{
         proctable::{ProcessTable, TableConfig},
         users::UserNames,
     },
+    kind::Kind,
     metrics::{self, Metrics},
     output::{
         ecs::EcsBuilder,
@@ -72,13 +73,21 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
         cgroup,
         tp_btf: args.tp_btf,
         kernel_log_level: kernel_log_level(),
-        file: !args.no_file_hooks,
     })
 }
 
 /// What the file hooks report: the rules' watch set plus `--file-watch`
 /// and `--file-watch-read`, within `--file-actions` and `--file-scope`.
-fn install_file_watch(args: &RunArgs, detector: Option<&Detector>, fw: &mut FileWatch) {
+/// The hooks are attached the first time the set is not empty.
+fn update_file_watch(
+    args: &RunArgs,
+    detector: Option<&Detector>,
+    sensor: &mut Sensor,
+    file_watch: &mut Option<FileWatch>,
+) {
+    if args.no_file_hooks {
+        return;
+    }
     let mut set = detector.map(Detector::watch_set).unwrap_or_default();
     for p in &args.file_watch {
         set.add(p.clone(), Actions::WRITES);
@@ -86,6 +95,24 @@ fn install_file_watch(args: &RunArgs, detector: Option<&Detector>, fw: &mut File
     for p in &args.file_watch_read {
         set.add(p.clone(), Actions::OPEN_READ);
     }
+    if set.is_empty() && file_watch.is_none() {
+        info!(
+            "file watch set empty: no file rule and no --file-watch; no file record leaves the kernel"
+        );
+        return;
+    }
+    if file_watch.is_none() {
+        match sensor.attach_file_hooks() {
+            Ok(fw) => *file_watch = Some(fw),
+            Err(e) => {
+                warn!("file hooks not attached ({e:#}); `file where` rules cannot fire");
+                return;
+            }
+        }
+    }
+    let Some(fw) = file_watch.as_mut() else {
+        return;
+    };
     let scope = FileScope {
         actions: args.file_actions.iter().fold(Actions::NONE, |a, b| a | *b),
         host: args.file_scope.contains(&FileScopeArg::Host),
@@ -198,13 +225,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(logger) = sensor.take_kernel_logger(opts.kernel_log_level)? {
         spawn_kernel_log(logger)?;
     }
-    let mut file_watch = if opts.file {
-        let mut fw = sensor.take_file_watch()?;
-        install_file_watch(&args, detector.as_ref(), &mut fw);
-        Some(fw)
-    } else {
-        None
-    };
+    let mut file_watch = None;
+    update_file_watch(&args, detector.as_ref(), &mut sensor, &mut file_watch);
     let mut pipeline = pipeline(&args, &sensor, detector, metrics.clone())?;
     release_startup_memory();
     let ring = sensor.take_ring()?;
@@ -274,7 +296,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             _ = sigint.recv() => break Ok(()),
             // Reloads run between two drains: no record is evaluated twice
             // or skipped across the swap.
-            _ = sighup.recv() => reload_rules(&args, &mut pipeline, file_watch.as_mut()),
+            _ = sighup.recv() => reload_rules(&args, &mut pipeline, &mut sensor, &mut file_watch),
             changed = async { watch.as_mut().expect("guarded").changed().await }, if watch.is_some() => {
                 if let Err(e) = changed {
                     warn!("rules directory watch failed ({e}); send SIGHUP to reload the rules");
@@ -284,10 +306,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             _ = tokio::time::sleep_until(reload_at.unwrap_or_else(tokio::time::Instant::now)), if reload_at.is_some() => {
                 reload_at = None;
-                reload_rules(&args, &mut pipeline, file_watch.as_mut());
+                reload_rules(&args, &mut pipeline, &mut sensor, &mut file_watch);
             }
             _ = report.tick() => {
-                let drops = match sensor.drops() {
+                let drops = match all_drops(&sensor, file_watch.as_ref()) {
                     Ok(d) => d,
                     Err(e) => {
                         warn!("cannot read the drop counters: {e:#}");
@@ -298,9 +320,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                     warn!(
                         new = drops.total() - reported.total(),
                         total = drops.total(),
-                        exec = drops.exec,
-                        fork = drops.fork,
-                        exit = drops.exit,
+                        exec = drops.by_kind[Kind::Exec],
+                        fork = drops.by_kind[Kind::Fork],
+                        exit = drops.by_kind[Kind::Exit],
+                        file = drops.by_kind[Kind::File],
                         scratch = drops.scratch,
                         "ring buffer full: events were dropped in the kernel \
                          (raise --ring-buffer-mib or lower the output cost)"
@@ -309,7 +332,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             }
             _ = publish.tick() => {
-                let drops = sensor.drops().map(|d| d.total()).unwrap_or(0);
+                let drops = all_drops(&sensor, file_watch.as_ref()).map(|d| d.total()).unwrap_or(0);
                 pipeline.publish_metrics(drops);
                 metrics.set_shed(out.shed());
                 // Event time is the wall clock here: due windows close on an idle node too.
@@ -349,7 +372,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let flushed = out
         .flush()
         .and_then(|()| out.destination().finish().map_err(OutputError::from));
-    let drops = sensor.drops()?;
+    let drops = all_drops(&sensor, file_watch.as_ref())?;
     pipeline.publish_metrics(drops.total());
     metrics.set_shed(out.shed());
     let file_stats = file_watch
@@ -392,18 +415,19 @@ fn wall_clock_ns() -> i64 {
 
 /// SIGHUP or a change to the rules directory: swap in the new set, or keep
 /// the old one if the new one has an error (logged with `file:line:col`).
-fn reload_rules(args: &RunArgs, pipeline: &mut Pipeline, file_watch: Option<&mut FileWatch>) {
+fn reload_rules(
+    args: &RunArgs,
+    pipeline: &mut Pipeline,
+    sensor: &mut Sensor,
+    file_watch: &mut Option<FileWatch>,
+) {
     let (Some(dir), Some(detector)) = (&args.rules, pipeline.detector_mut()) else {
         info!("reload requested, but no --rules directory is loaded");
         return;
     };
     match detector.reload(dir) {
         // The kernel filter follows the new rules.
-        Ok(_) => {
-            if let Some(fw) = file_watch {
-                install_file_watch(args, Some(detector), fw);
-            }
-        }
+        Ok(_) => update_file_watch(args, Some(detector), sensor, file_watch),
         Err(e) => error!("{e:#}"),
     }
 }
@@ -461,7 +485,8 @@ fn queue_limits(args: &RunArgs) -> anyhow::Result<QueueLimits> {
     })
 }
 
-/// The line tests and operators read at exit (`key=value` pairs).
+/// The line tests and operators read at exit (`key=value` pairs; per kind
+/// `<kind>=`, `<kind>_shed=` and `<kind>_drops=`).
 fn print_summary<O: ndjson::Lines>(
     t: &Totals,
     e: &EngineStats,
@@ -470,39 +495,40 @@ fn print_summary<O: ndjson::Lines>(
     out: &NdjsonWriter<O>,
 ) {
     let shed: u64 = out.shed().iter().map(|(_, n)| n).sum();
-    eprintln!(
-        "sensor stopped: events={} exec={} fork={} exit={} file={} alerts={} alerts_suppressed={} \
-         alerts_capped={} sequences={} lines={} shed={} exec_shed={} fork_shed={} end_shed={} \
-         file_shed={} alerts_shed={} drops={} \
-         exec_drops={} fork_drops={} exit_drops={} file_drops={} file_seen={} file_unwatched={} \
-         file_emitted={} file_truncated={} file_failed={} decode_errors={} enrichment_misses={}",
-        t.events(),
-        t.exec,
-        t.fork,
-        t.exit,
-        t.file,
-        t.alerts,
-        e.suppressed,
-        e.capped,
-        e.sequences,
-        out.lines(),
-        shed,
-        out.shed_of("exec"),
-        out.shed_of("fork"),
-        out.shed_of("end"),
-        out.shed_of("file"),
-        out.shed_of("alert"),
-        drops.total() + file.dropped,
-        drops.exec,
-        drops.fork,
-        drops.exit,
-        file.dropped,
-        file.seen,
-        file.unwatched,
-        file.emitted,
-        file.truncated,
-        t.file_failed,
-        t.decode_errors,
-        t.enrichment_misses,
-    );
+    let mut f: Vec<(String, u64)> = vec![("events".into(), t.events())];
+    f.extend(Kind::ALL.map(|k| (k.summary_name().to_string(), t.of(k))));
+    f.extend([
+        ("alerts".into(), t.alerts),
+        ("alerts_suppressed".into(), e.suppressed),
+        ("alerts_capped".into(), e.capped),
+        ("sequences".into(), e.sequences),
+        ("lines".into(), out.lines()),
+        ("shed".into(), shed),
+    ]);
+    f.extend(Kind::ALL.map(|k| (format!("{}_shed", k.name()), out.shed_of(k.name()))));
+    f.extend([
+        ("alerts_shed".into(), out.shed_of("alert")),
+        ("drops".into(), drops.total()),
+    ]);
+    f.extend(Kind::ALL.map(|k| (format!("{}_drops", k.summary_name()), drops.by_kind[k])));
+    f.extend([
+        ("file_seen".into(), file.seen),
+        ("file_unwatched".into(), file.unwatched),
+        ("file_emitted".into(), file.emitted),
+        ("file_truncated".into(), file.truncated),
+        ("file_failed".into(), t.file_failed),
+        ("decode_errors".into(), t.decode_errors),
+        ("enrichment_misses".into(), t.enrichment_misses),
+    ]);
+    let line: Vec<String> = f.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    eprintln!("sensor stopped: {}", line.join(" "));
+}
+
+/// The kernel's drop counters, the file hooks' included.
+fn all_drops(sensor: &Sensor, file_watch: Option<&FileWatch>) -> anyhow::Result<DropCounts> {
+    let mut d = sensor.drops()?;
+    if let Some(fw) = file_watch {
+        d.by_kind[Kind::File] = fw.stats()?.dropped;
+    }
+    Ok(d)
 }

@@ -193,19 +193,12 @@ pub(crate) fn attach(ebpf: &mut Ebpf) -> anyhow::Result<Vec<(&'static str, Attac
             map.insert(id, s, 0)?;
         }
     }
-    let enter = load(ebpf, "sensor_file_named")?;
-    let mut attached = Vec::new();
-    for (name, ..) in &shapes {
-        match enter.attach("syscalls", &format!("sys_enter_{name}")) {
-            Ok(_) => attached.push(*name),
-            Err(e) => warn!("file hook sys_enter_{name} not attached: {e}"),
-        }
-    }
-    let exit = load(ebpf, "sensor_file_named_exit")?;
-    for name in attached {
-        exit.attach("syscalls", &format!("sys_exit_{name}"))
-            .with_context(|| format!("attaching sys_exit_{name}"))?;
-        modes.push((name, AttachMode::Tracepoint));
+    // The opens work without the rest: a kernel whose verifier refuses the
+    // name-based program still reports creations, writes and reads.
+    if let Err(e) = attach_named(ebpf, &shapes, &mut modes) {
+        warn!(
+            "file hooks for unlink/rename/chmod/link not attached ({e:#}); opens are still reported"
+        );
     }
     Ok(modes)
 }
@@ -242,5 +235,27 @@ fn ensure_tracefs() -> anyhow::Result<()> {
         ));
     }
     info!("mounted tracefs at /sys/kernel/tracing for the file hooks");
+    Ok(())
+}
+
+fn attach_named(
+    ebpf: &mut Ebpf,
+    shapes: &[(&'static str, u32, SyscallShape)],
+    modes: &mut Vec<(&'static str, AttachMode)>,
+) -> anyhow::Result<()> {
+    let enter = load(ebpf, "sensor_file_named")?;
+    let mut attached = Vec::new();
+    for (name, ..) in shapes {
+        match enter.attach("syscalls", &format!("sys_enter_{name}")) {
+            Ok(_) => attached.push(*name),
+            Err(e) => warn!("file hook sys_enter_{name} not attached: {e}"),
+        }
+    }
+    let exit = load(ebpf, "sensor_file_named_exit")?;
+    for name in attached {
+        exit.attach("syscalls", &format!("sys_exit_{name}"))
+            .with_context(|| format!("attaching sys_exit_{name}"))?;
+        modes.push((name, AttachMode::Tracepoint));
+    }
     Ok(())
 }

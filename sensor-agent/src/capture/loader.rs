@@ -14,6 +14,8 @@ use sensor_common::{
 };
 use tracing::{info, warn};
 
+use crate::kind::{Kind, PerKind};
+
 use super::{
     btf::Btf,
     cgroup::{self, CgroupHierarchy},
@@ -41,8 +43,6 @@ pub struct CaptureOptions {
     /// offsets at the same cost; tp_btf needs aya's own parse of the kernel
     /// BTF, which raised the start-up peak from 32 to 46 MiB (VmHWM).
     pub tp_btf: bool,
-    /// Attach the file hooks (what they report is set by the watch set).
-    pub file: bool,
 }
 
 impl Default for CaptureOptions {
@@ -54,7 +54,6 @@ impl Default for CaptureOptions {
             ring_bytes: sensor_common::RING_BYTES,
             cgroup: None,
             tp_btf: false,
-            file: false,
         }
     }
 }
@@ -71,15 +70,14 @@ pub enum AttachMode {
 /// Events lost in the kernel because the ring buffer was full, per kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DropCounts {
-    pub exec: u64,
-    pub fork: u64,
-    pub exit: u64,
+    pub by_kind: PerKind<u64>,
+    /// Exec records lost because the scratch buffer lookup failed.
     pub scratch: u64,
 }
 
 impl DropCounts {
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.scratch
+        self.by_kind.iter().map(|(_, n)| n).sum::<u64>() + self.scratch
     }
 }
 
@@ -243,8 +241,17 @@ impl Sensor {
         ))
     }
 
-    /// Takes the file hooks' watch maps and counters out (once).
-    pub fn take_file_watch(&mut self) -> anyhow::Result<super::file_watch::FileWatch> {
+    /// Loads and attaches the file programs and hands out their watch maps
+    /// (once). Done only when something is watched: under emulation their
+    /// verification is most of the agent's start-up.
+    pub fn attach_file_hooks(&mut self) -> anyhow::Result<super::file_watch::FileWatch> {
+        let file = super::file_hooks::attach(&mut self.ebpf)?;
+        info!(
+            hooks = ?file.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+            mode = ?AttachMode::Tracepoint,
+            "file hooks attached at the syscall tracepoints"
+        );
+        self.modes.extend(file);
         super::file_watch::FileWatch::take(&mut self.ebpf)
     }
 
@@ -291,12 +298,19 @@ impl Sensor {
         for (i, sum) in sums.iter_mut().enumerate() {
             *sum = arr.get(&(i as u32), 0)?.iter().sum();
         }
-        Ok(DropCounts {
-            exec: sums[DROP_EXEC as usize],
-            fork: sums[DROP_FORK as usize],
-            exit: sums[DROP_EXIT as usize],
+        let mut d = DropCounts {
             scratch: sums[DROP_SCRATCH as usize],
-        })
+            ..DropCounts::default()
+        };
+        for (kind, idx) in [
+            (Kind::Exec, DROP_EXEC),
+            (Kind::Fork, DROP_FORK),
+            (Kind::Exit, DROP_EXIT),
+        ] {
+            d.by_kind[kind] = sums[idx as usize];
+        }
+        // File drops are counted with the other file counters (FileWatch).
+        Ok(d)
     }
 }
 
@@ -337,15 +351,6 @@ fn load_and_attach(
         };
         info!(hook = tp, mode = ?mode, "attached");
         modes.push((tp, mode));
-    }
-    if opts.file {
-        let file = super::file_hooks::attach(&mut ebpf)?;
-        info!(
-            hooks = ?file.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
-            mode = ?AttachMode::Tracepoint,
-            "file hooks attached at the syscall tracepoints"
-        );
-        modes.extend(file);
     }
     Ok((ebpf, modes))
 }

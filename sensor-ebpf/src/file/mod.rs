@@ -202,10 +202,13 @@ fn name_watched(s: &mut Scratch, bit: u32) -> bool {
 /// so it cannot match a longer path).
 #[inline(always)]
 fn path_watched(s: &mut Scratch, at: u64, len: u64, bit: u32) -> bool {
-    if at > (FILE_SCRATCH_BYTES - WATCH_PATH_BYTES) as u64 {
+    // Masked, not only compared: 5.10's verifier keeps no signed bound
+    // from an unsigned compare on a value read back from memory.
+    let at = (at as usize) & (RECORD_BYTES - 1);
+    if at > FILE_SCRATCH_BYTES - WATCH_PATH_BYTES {
         return false;
     }
-    let src = unsafe { s.record.as_ptr().add(at as usize) };
+    let src = unsafe { s.record.as_ptr().add(at) };
     unsafe {
         bpf_probe_read_kernel(
             s.path_key.data.as_mut_ptr() as *mut _,

@@ -136,14 +136,14 @@ fn compose(s: &mut Scratch, task: u64, dfd: Option<i32>, name: u64, at: u64) -> 
         }
         let dir = path::write_root_first(base, at, FILE_SCRATCH_BYTES, DIR_BYTES as u64, &s.names)?;
         len = if dir == 1 { 0 } else { dir }; // the root: no second slash
-        let off = at + len;
-        if off >= FILE_SCRATCH_BYTES as u64 {
+        let off = (at + len) as usize & (RECORD_BYTES - 1);
+        if off >= FILE_SCRATCH_BYTES {
             return None;
         }
-        unsafe { *base.add(off as usize) = b'/' };
+        unsafe { *base.add(off) = b'/' };
         len += 1;
     }
-    let off = at + len;
+    let off = ((at + len) as usize & (RECORD_BYTES - 1)) as u64;
     if off > (FILE_SCRATCH_BYTES - NAME_BYTES) as u64 {
         return None;
     }
@@ -184,9 +184,9 @@ fn composed_watched(s: &mut Scratch, at: u64, len: u64, flags: u32, bit: u32) ->
     }
     let unsure = flags & FILE_PATH_UNNORMALISED != 0;
     if names_watched(bit) && !unsure {
-        let leaf = unsafe { core::ptr::read_volatile(&s.leaf) };
-        if leaf < (FILE_SCRATCH_BYTES - 1) as u64 {
-            let p = unsafe { s.record.as_ptr().add(leaf as usize) };
+        let leaf = unsafe { core::ptr::read_volatile(&s.leaf) } as usize & (RECORD_BYTES - 1);
+        if leaf < FILE_SCRATCH_BYTES - 1 {
+            let p = unsafe { s.record.as_ptr().add(leaf) };
             if load_name_key(s, p) && name_watched(s, bit) {
                 return true;
             }
