@@ -21,8 +21,16 @@ use std::{
 
 use serde_json::Value;
 
-/// How long the agent may take to load and attach before it says ready.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the agent may take to load and attach before it says ready:
+/// 120 s, or `SENSOR_E2E_READY_SECS` (the emulated guests set it; there the
+/// verifier alone takes about a minute for the file programs).
+pub fn ready_timeout() -> Duration {
+    let secs = std::env::var("SENSOR_E2E_READY_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    Duration::from_secs(secs)
+}
 /// Default wait for one expected event.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -248,7 +256,7 @@ impl Agent {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + ready_timeout();
         let (lock, cv) = &*self.state;
         let mut st = lock.lock().unwrap();
         while !st.ready {

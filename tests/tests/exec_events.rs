@@ -194,11 +194,18 @@ fn fexecve_child(fd: i32, argv: &[&str]) {
         assert!(pid >= 0);
         if pid == 0 {
             libc::fexecve(fd, ptrs.as_ptr(), env.as_ptr());
-            libc::_exit(127);
+            // The exit status carries why it failed.
+            libc::_exit(*libc::__errno_location() & 0xff);
         }
         let mut status = 0;
         libc::waitpid(pid, &mut status, 0);
-        assert_eq!(status, 0, "the child exec failed (status {status})");
+        let errno = libc::WEXITSTATUS(status);
+        assert_eq!(
+            status,
+            0,
+            "the child's fexecve failed: {}",
+            std::io::Error::from_raw_os_error(errno)
+        );
     }
 }
 

@@ -319,6 +319,8 @@ export SENSOR_AGENT_BIN=/sensor-agent SENSOR_RULES_DIR=/rules SENSOR_TEST_TIER=k
 # Execs are several times slower under TCG; a smaller storm still checks
 # that every exec is an event or a counted drop.
 export SENSOR_E2E_STORM=2000
+# Verifying the file programs takes about a minute under TCG.
+export SENSOR_E2E_READY_SECS=300
 pass=0; fail=0; broken=""
 for t in /tests/*; do
   echo "VMTEST-RUN: $t"

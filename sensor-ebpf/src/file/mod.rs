@@ -21,8 +21,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
 };
 use sensor_common::file::{
-    FILE_SCRATCH_BYTES, FILTER_ALL, FILTER_ENABLED, FILTER_EXTS, FILTER_NAMES, FILTER_PATHS,
-    FILTER_SCOPE, FILTER_SLOTS, FSTAT_SLOTS, FileHeader, SCOPE_CONTAINER, SCOPE_HOST,
+    FILE_IN_CONTAINER, FILE_SCRATCH_BYTES, FILTER_ALL, FILTER_ENABLED, FILTER_EXTS, FILTER_NAMES,
+    FILTER_PATHS, FILTER_SCOPE, FILTER_SLOTS, FSTAT_SLOTS, FileHeader, SCOPE_CONTAINER, SCOPE_HOST,
     WATCH_EXT_BYTES, WATCH_NAME_BYTES, WATCH_PATH_BYTES,
 };
 
@@ -57,7 +57,19 @@ struct Scratch {
     leaf: u64,
     unsure: u64,
     /// Values passed through memory before a loop (see [`launder`]).
-    tmp: [u64; 4],
+    tmp: [u64; 6],
+    /// A rename's first pass, kept for its second (see `named`).
+    again: u64,
+    second: u64,
+    /// `FILE_IN_CONTAINER` or 0, from [`in_scope`].
+    where_flag: u64,
+    /// Per-record values that stay live across a walk; in registers, each
+    /// value they can hold is a verifier state of its own.
+    complete: u64,
+    by_path: u64,
+    first_len: u64,
+    first_flags: u64,
+    first_watched: u64,
     path_key: Key<[u8; WATCH_PATH_BYTES]>,
     /// A power of two, so byte scans index it with a mask: LLVM merges
     /// compare-based bounds checks in ways the verifier cannot follow.
@@ -94,20 +106,19 @@ fn stat(slot: u32) {
     }
 }
 
-/// The action `bit` is on and the acting task is in scope; returns whether
-/// it is in a container.
+const _: () = assert!(SCOPE_HOST << 1 == SCOPE_CONTAINER);
+
+/// The action `bit` is on and the acting task is in scope; returns the
+/// record flag for where it runs (`FILE_IN_CONTAINER` or 0). Branch-free,
+/// and kept in memory by the callers: a known 0 or 1 in a register would
+/// have the verifier walk everything after twice.
 #[inline(always)]
-fn in_scope(task: u64, bit: u32) -> Option<bool> {
+fn in_scope(task: u64, bit: u32) -> Option<u32> {
     if filter(FILTER_ENABLED) & bit == 0 {
         return None;
     }
-    let in_container = pid_ns_level(task) != 0;
-    let scope = if in_container {
-        SCOPE_CONTAINER
-    } else {
-        SCOPE_HOST
-    };
-    (filter(FILTER_SCOPE) & scope != 0).then_some(in_container)
+    let c = u32::from(pid_ns_level(task) != 0);
+    (filter(FILTER_SCOPE) & (SCOPE_HOST << c) != 0).then_some(c * FILE_IN_CONTAINER)
 }
 
 /// The opened file behind `fd` in `task`.

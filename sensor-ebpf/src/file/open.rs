@@ -5,14 +5,14 @@ use aya_ebpf::{helpers::bpf_get_current_task, macros::tracepoint, programs::Trac
 use sensor_common::{
     EventKind,
     file::{
-        FILE_IN_CONTAINER, FILE_PATH_BYTES, FILE_PATH_TRUNCATED, FILE_SCRATCH_BYTES, FSTAT_DROPPED,
-        FSTAT_EMITTED, FSTAT_SEEN, FSTAT_TRUNCATED, FSTAT_UNWATCHED, FileAction, FileHeader,
+        FILE_PATH_BYTES, FILE_PATH_TRUNCATED, FILE_SCRATCH_BYTES, FSTAT_DROPPED, FSTAT_EMITTED,
+        FSTAT_SEEN, FSTAT_TRUNCATED, FSTAT_UNWATCHED, FileAction, FileHeader,
     },
 };
 
 use super::{
-    FILE_SCRATCH, HDR, fd_file, filter, in_scope, load_name_key, name_watched, names_watched,
-    path_of, path_watched, paths_watched, stat, watched_everywhere,
+    FILE_SCRATCH, HDR, fd_file, filter, in_scope, launder, load_name_key, name_watched,
+    names_watched, path_of, path_watched, paths_watched, stat, watched_everywhere,
 };
 use crate::{EVENTS, configured, path, rd, rd_ptr, task::fill_task_ids, wakeup_flags};
 
@@ -49,15 +49,16 @@ fn handle_open_exit(ctx: &TracePointContext) {
     } else {
         FileAction::OpenRead
     };
-    let bit = action.bit();
-    let Some(in_container) = in_scope(task, bit) else {
-        stat(FSTAT_UNWATCHED);
-        return;
-    };
     let Some(s) = FILE_SCRATCH.get_ptr_mut(0) else {
         return;
     };
     let s = unsafe { &mut *s };
+    let bit = action.bit();
+    let Some(where_flag) = in_scope(task, bit) else {
+        stat(FSTAT_UNWATCHED);
+        return;
+    };
+    unsafe { core::ptr::write_volatile(&mut s.where_flag, where_flag as u64) };
     let (dentry, vfsmnt) = path_of(file + cfg!(offsets.file_f_path) as u64);
 
     let mut watched = watched_everywhere(bit);
@@ -71,7 +72,11 @@ fn handle_open_exit(ctx: &TracePointContext) {
         return;
     }
 
-    let complete = path::collect::<false>(&mut s.names, dentry, vfsmnt);
+    unsafe {
+        core::ptr::write_volatile(&mut s.by_path, u64::from(by_path));
+        let complete = path::collect::<false>(&mut s.names, dentry, vfsmnt);
+        core::ptr::write_volatile(&mut s.complete, u64::from(complete));
+    }
     let base = s.record.as_mut_ptr();
     let Some(len) = path::write_root_first(
         base,
@@ -83,6 +88,7 @@ fn handle_open_exit(ctx: &TracePointContext) {
         stat(FSTAT_UNWATCHED);
         return;
     };
+    let by_path = unsafe { core::ptr::read_volatile(&s.by_path) } != 0;
     if by_path && !path_watched(s, HDR as u64, len, bit) {
         stat(FSTAT_UNWATCHED);
         return;
@@ -92,13 +98,10 @@ fn handle_open_exit(ctx: &TracePointContext) {
     let h = unsafe { &mut *(base as *mut FileHeader) };
     h.kind = EventKind::File as u32;
     h.action = action as u32;
-    h.flags = 0;
-    if !complete {
+    h.flags = unsafe { core::ptr::read_volatile(&s.where_flag) } as u32;
+    if unsafe { core::ptr::read_volatile(&s.complete) } == 0 {
         h.flags |= FILE_PATH_TRUNCATED;
         stat(FSTAT_TRUNCATED);
-    }
-    if in_container {
-        h.flags |= FILE_IN_CONTAINER;
     }
     h.syscall = syscall as u32;
     fill_task_ids(task, &mut h.ids);
