@@ -79,6 +79,9 @@ pub(crate) fn write_root_first(
     max_len: u64,
     names: &Names,
 ) -> Option<u64> {
+    // Masked, not only compared: 5.10's and 6.1's verifiers forget the
+    // bounds of an unbounded value spilled to the stack before its check.
+    let start = start & (cap.next_power_of_two() as u64 - 1);
     let n = unsafe { core::ptr::read_volatile(&names[MAX_EXE_COMPONENTS]) } as usize;
     if n == 0 {
         // The root itself.

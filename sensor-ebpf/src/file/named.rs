@@ -303,7 +303,7 @@ fn handle_named_enter(ctx: &TracePointContext) {
             core::ptr::write_volatile(&mut s.first_watched, u64::from(watched));
             core::ptr::write_volatile(&mut s.again, 1);
         }
-        let _ = unsafe { NAMED_AGAIN.tail_call(ctx, 0) };
+        unsafe { NAMED_AGAIN.tail_call(ctx, 0) };
         // Not entered (no program in the array): report the first name.
         unsafe { core::ptr::write_volatile(&mut s.again, 0) };
     }

@@ -11,8 +11,8 @@ use sensor_common::{
 };
 
 use super::{
-    FILE_SCRATCH, HDR, fd_file, filter, in_scope, launder, load_name_key, name_watched,
-    names_watched, path_of, path_watched, paths_watched, stat, watched_everywhere,
+    FILE_SCRATCH, HDR, fd_file, filter, in_scope, load_name_key, name_watched, names_watched,
+    path_of, path_watched, paths_watched, stat, watched_everywhere,
 };
 use crate::{EVENTS, configured, path, rd, rd_ptr, task::fill_task_ids, wakeup_flags};
 
