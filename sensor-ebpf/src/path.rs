@@ -79,11 +79,15 @@ pub(crate) fn write_root_first(
     max_len: u64,
     names: &Names,
 ) -> Option<u64> {
-    // Masked, not only compared: 5.10's and 6.1's verifiers forget the
-    // bounds of an unbounded value spilled to the stack before its check.
-    let start = start & (cap.next_power_of_two() as u64 - 1);
     let n = unsafe { core::ptr::read_volatile(&names[MAX_EXE_COMPONENTS]) } as usize;
     if n == 0 {
+        // Masked, not only compared: 5.10's and 6.1's verifiers forgot the
+        // bound of `start`, spilled to the stack before its check, here.
+        // Through a volatile slot, or LLVM drops the mask as redundant.
+        let mut slot = start;
+        unsafe { core::ptr::write_volatile(&mut slot, start) };
+        let start =
+            unsafe { core::ptr::read_volatile(&slot) } & (cap.next_power_of_two() as u64 - 1);
         // The root itself.
         if start + 2 > cap as u64 {
             return None;

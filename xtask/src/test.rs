@@ -261,7 +261,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
             kernels: args.kernels.clone(),
             payload: PayloadKind::Auto,
             skips: vec!["container".into()],
-            timeout_secs: 900,
+            timeout_secs: crate::vm::GUEST_TIMEOUT_SECS,
             kvm: false,
             host: false,
             quiet: false,
