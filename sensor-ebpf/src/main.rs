@@ -95,6 +95,18 @@ fn count_drop(idx: u32) {
     }
 }
 
+/// Returns `v` as the verifier sees a value read from memory: any u64.
+/// Called before a loop on values that differ between the paths leading
+/// to it, so the loop is verified once instead of once per path; and
+/// before a mask LLVM would otherwise drop as redundant.
+#[inline(always)]
+fn launder(slot: &mut u64, v: u64) -> u64 {
+    unsafe {
+        core::ptr::write_volatile(slot, v);
+        core::ptr::read_volatile(slot)
+    }
+}
+
 #[inline(always)]
 fn configured() -> bool {
     cfg!(magic) == CONFIG_MAGIC

@@ -10,7 +10,7 @@
 use aya_ebpf::helpers::generated::bpf_probe_read_kernel_str;
 use sensor_common::{MAX_COMPONENT_BYTES, MAX_EXE_COMPONENTS};
 
-use crate::rd_ptr;
+use crate::{launder, rd_ptr};
 
 /// Name pointers of one walk, leaf first; the last slot holds their count.
 pub(crate) type Names = [u64; MAX_EXE_COMPONENTS + 1];
@@ -83,11 +83,8 @@ pub(crate) fn write_root_first(
     if n == 0 {
         // Masked, not only compared: 5.10's and 6.1's verifiers forgot the
         // bound of `start`, spilled to the stack before its check, here.
-        // Through a volatile slot, or LLVM drops the mask as redundant.
-        let mut slot = start;
-        unsafe { core::ptr::write_volatile(&mut slot, start) };
-        let start =
-            unsafe { core::ptr::read_volatile(&slot) } & (cap.next_power_of_two() as u64 - 1);
+        let mut slot = 0;
+        let start = launder(&mut slot, start) & (cap.next_power_of_two() as u64 - 1);
         // The root itself.
         if start + 2 > cap as u64 {
             return None;

@@ -83,17 +83,6 @@ static FILE_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 const HDR: usize = size_of::<FileHeader>();
 
-/// Returns `v` as the verifier sees a value read from memory: any u64.
-/// Called before a loop on values that differ between the paths leading
-/// to it, so the loop is verified once instead of once per path.
-#[inline(always)]
-fn launder(slot: &mut u64, v: u64) -> u64 {
-    unsafe {
-        core::ptr::write_volatile(slot, v);
-        core::ptr::read_volatile(slot)
-    }
-}
-
 #[inline(always)]
 fn filter(slot: u32) -> u32 {
     FILE_FILTER.get(slot).copied().unwrap_or(0)

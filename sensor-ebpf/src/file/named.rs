@@ -29,10 +29,10 @@ use sensor_common::{
 };
 
 use super::{
-    FILE_SCRATCH, HDR, RECORD_BYTES, Scratch, fd_file, filter, in_scope, launder, load_name_key,
+    FILE_SCRATCH, HDR, RECORD_BYTES, Scratch, fd_file, filter, in_scope, load_name_key,
     name_watched, names_watched, path_of, path_watched, paths_watched, stat, watched_everywhere,
 };
-use crate::{EVENTS, configured, path, rd_ptr, task::fill_task_ids, wakeup_flags};
+use crate::{EVENTS, configured, launder, path, rd_ptr, task::fill_task_ids, wakeup_flags};
 
 #[map]
 static FILE_SYSCALLS: HashMap<u32, SyscallShape> = HashMap::with_max_entries(64, 0);
