@@ -398,8 +398,17 @@ fn shipped_sequence_rule_fires_on_a_download_piped_to_a_shell_in_a_container() {
     let rules = rules_dir();
     let agent = Agent::start(&["--rules", rules.to_str().unwrap()]);
 
-    // Near miss first: decoding into a file, no interpreter.
-    podman_exec(&ctr, &["sh", "-c", "echo OnRydWUK | base64 -d > /tmp/out"]);
+    // Near miss first: decoding into a file, no interpreter. The sleep holds
+    // the shell's fork for the pipe's left side past the decoder's exec, so
+    // its end (with the parent's image) always comes second, as on a busy node.
+    podman_exec(
+        &ctr,
+        &[
+            "sh",
+            "-c",
+            "(sleep 0.3; echo OnRydWUK) | base64 -d > /tmp/out",
+        ],
+    );
     agent.wait_for("near-miss base64", EVENT_TIMEOUT, |v| {
         exec_in(v, &ctr.id, "base64")
     });
