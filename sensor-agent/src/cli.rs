@@ -130,6 +130,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_file_hooks: bool,
 
+    /// How file opens are hooked: `auto` (BPF LSM's file_open where the
+    /// kernel runs BPF LSM, booted with `lsm=...,bpf`; else the syscall
+    /// tracepoints), `lsm` (fail if it is not active) or `tracepoint`.
+    /// Both ways report the same fields.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub file_hooks: FileHooksArg,
+
     /// Write only alerts, not the events themselves.
     #[arg(long)]
     pub alerts_only: bool,
@@ -251,6 +258,13 @@ fn parse_span(s: &str) -> Result<u64, String> {
     }
     sensor_rules::loader::parse_span_ms(s)
         .ok_or_else(|| format!("`{s}`: use a number with a unit (500ms, 30s, 5m, 1h) or 0 for off"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FileHooksArg {
+    Auto,
+    Lsm,
+    Tracepoint,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -18,10 +18,11 @@ use crate::{
     capture::{
         CaptureOptions, DropCounts, Sensor,
         cgroup::CgroupHierarchy,
+        file_hooks::FileHookWay,
         file_watch::{FileScope, FileStats, FileWatch},
         reader::RingReader,
     },
-    cli::{FileScopeArg, RunArgs},
+    cli::{FileHooksArg, FileScopeArg, RunArgs},
     detect::{
         Detector,
         watch::{self, RulesWatch},
@@ -102,7 +103,12 @@ fn update_file_watch(
         return;
     }
     if file_watch.is_none() {
-        match sensor.attach_file_hooks() {
+        let way = match args.file_hooks {
+            FileHooksArg::Auto => FileHookWay::Auto,
+            FileHooksArg::Lsm => FileHookWay::Lsm,
+            FileHooksArg::Tracepoint => FileHookWay::Tracepoint,
+        };
+        match sensor.attach_file_hooks(way) {
             Ok(fw) => *file_watch = Some(fw),
             Err(e) => {
                 warn!("file hooks not attached ({e:#}); `file where` rules cannot fire");

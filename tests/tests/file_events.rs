@@ -445,3 +445,66 @@ fn file_storm_every_creation_is_an_event_or_a_counted_drop() {
     eprintln!("file storm: {n} creations, {seen} events, summary {s:?}");
     assert_eq!(accounted, n as u64, "{s:?}");
 }
+
+/// The same creation, write, read of a watched name and deletion, seen by
+/// an agent with the opens at BPF LSM's `file_open` and by one at the
+/// syscall tracepoints: the same actions, paths and acting process.
+/// Needs a kernel running BPF LSM (the VM guests are booted with
+/// `lsm=...,bpf`); elsewhere it skips loudly.
+#[test]
+fn lsm_and_tracepoint_opens_report_the_same_events() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let lsms = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if !lsms.trim().split(',').any(|l| l == "bpf") {
+        eprintln!(
+            "SKIPPED: BPF LSM is not active here (/sys/kernel/security/lsm: {:?}) — \
+             this end-to-end test did NOT run",
+            lsms.trim()
+        );
+        return;
+    }
+    let _g = serial();
+    let seen = |way: &str| {
+        let dir = Dir::new(&format!("file-way-{way}"));
+        let read_watch = dir.path("token");
+        let agent = Agent::start(&[
+            "--events",
+            "file",
+            "--file-hooks",
+            way,
+            "--file-watch",
+            &dir.watch(),
+            "--file-watch-read",
+            read_watch.to_str().unwrap(),
+        ]);
+        let p = dir.path("a.txt");
+        std::fs::write(&p, b"1").unwrap();
+        std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        std::fs::write(&read_watch, b"t").unwrap();
+        let _ = std::fs::read(&read_watch).unwrap();
+        std::fs::remove_file(&p).unwrap();
+        agent.wait_for("deletion", EVENT_TIMEOUT, file_event("deletion", &p));
+        let done = agent.stop();
+        let mut out: Vec<(String, String)> = done
+            .events
+            .iter()
+            .filter(|v| v["event"]["category"][0] == "file" && by_us(v))
+            .map(|v| {
+                let path = v["file"]["path"].as_str().unwrap_or("");
+                let rel = path.strip_prefix(dir.0.to_str().unwrap()).unwrap_or(path);
+                (
+                    v["event"]["action"].as_str().unwrap_or("").to_string(),
+                    rel.to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let lsm = seen("lsm");
+    let tp = seen("tracepoint");
+    assert!(!lsm.is_empty(), "the LSM way saw nothing");
+    assert_eq!(lsm, tp, "LSM and tracepoints must report the same events");
+}

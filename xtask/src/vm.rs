@@ -447,7 +447,11 @@ fn boot_inner(
         .arg(&kernel.vmlinuz)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyS0 panic=-1 quiet"])
+        // bpf in the LSM list, so the file opens take the BPF LSM way.
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 quiet lsm=lockdown,capability,landlock,yama,apparmor,bpf",
+        ])
         // No stdin: CI has none, and a tty stdin would be put in raw mode.
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

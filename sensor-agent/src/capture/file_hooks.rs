@@ -5,7 +5,7 @@ use anyhow::{Context, anyhow};
 use aya::{
     Ebpf,
     maps::{HashMap, ProgramArray},
-    programs::TracePoint,
+    programs::{Lsm, TracePoint},
 };
 use sensor_common::file::{ARG_NONE, FILE_SYSCALLS_MAP, FileAction, SyscallShape};
 use tracing::{debug, info, warn};
@@ -15,6 +15,7 @@ use super::loader::{AttachMode, verifier_detail};
 /// The file programs, by what they hook (for `--bpf-stats`).
 pub(crate) const PROGRAMS: &[(&str, &str)] = &[
     ("file opens (sys_exit_open*)", "sensor_file_open"),
+    ("file opens (lsm/file_open)", "sensor_lsm_file_open"),
     ("file operations (sys_enter_*)", "sensor_file_named"),
     ("file operations (sys_exit_*)", "sensor_file_named_exit"),
 ];
@@ -177,18 +178,76 @@ fn load<'a>(ebpf: &'a mut Ebpf, prog: &str) -> anyhow::Result<&'a mut TracePoint
     Ok(p)
 }
 
+/// How the opens are hooked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileHookWay {
+    /// BPF LSM's `file_open` where the kernel runs BPF LSM programs, else
+    /// the syscall tracepoints.
+    Auto,
+    /// BPF LSM only; an error when the kernel does not run it.
+    Lsm,
+    /// The syscall tracepoints only.
+    Tracepoint,
+}
+
+/// The active LSMs (`/sys/kernel/security/lsm`), when securityfs is there.
+fn active_lsms() -> Option<String> {
+    std::fs::read_to_string("/sys/kernel/security/lsm").ok()
+}
+
+/// Loads and attaches the LSM `file_open` program.
+fn attach_lsm_open(ebpf: &mut Ebpf) -> anyhow::Result<()> {
+    let lsms = active_lsms().unwrap_or_default();
+    if !lsms.trim().split(',').any(|l| l == "bpf") {
+        return Err(anyhow!(
+            "BPF LSM is not active (/sys/kernel/security/lsm: {:?}): boot with \
+             `lsm=...,bpf` (CONFIG_BPF_LSM=y), or use --file-hooks tracepoint",
+            lsms.trim()
+        ));
+    }
+    let btf = aya::Btf::from_sys_fs().context("reading /sys/kernel/btf/vmlinux")?;
+    let p: &mut Lsm = ebpf
+        .program_mut("sensor_lsm_file_open")
+        .ok_or_else(|| anyhow!("program sensor_lsm_file_open missing from the object"))?
+        .try_into()?;
+    p.load("file_open", &btf).map_err(verifier_detail)?;
+    p.attach()?;
+    Ok(())
+}
+
 /// Attaches every file hook this kernel has; a missing syscall tracepoint
 /// (openat2 before 5.6, fchmodat2 before 6.6) is skipped with a note.
 /// Returns the attached hooks.
-pub(crate) fn attach(ebpf: &mut Ebpf) -> anyhow::Result<Vec<(&'static str, AttachMode)>> {
+pub(crate) fn attach(
+    ebpf: &mut Ebpf,
+    way: FileHookWay,
+) -> anyhow::Result<Vec<(&'static str, AttachMode)>> {
     ensure_tracefs()?;
     let mut modes = Vec::new();
-    let open = load(ebpf, "sensor_file_open")?;
-    for name in OPEN_EXITS {
-        let tp = format!("sys_exit_{name}");
-        match open.attach("syscalls", &tp) {
-            Ok(_) => modes.push((*name, AttachMode::Tracepoint)),
-            Err(e) => info!("file hook {tp} not attached ({e}); this kernel may not have it"),
+    let lsm = match way {
+        FileHookWay::Tracepoint => false,
+        FileHookWay::Lsm => {
+            attach_lsm_open(ebpf)?;
+            true
+        }
+        FileHookWay::Auto => match attach_lsm_open(ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                info!("file opens at the syscall tracepoints: {e:#}");
+                false
+            }
+        },
+    };
+    if lsm {
+        modes.push(("file_open", AttachMode::Lsm));
+    } else {
+        let open = load(ebpf, "sensor_file_open")?;
+        for name in OPEN_EXITS {
+            let tp = format!("sys_exit_{name}");
+            match open.attach("syscalls", &tp) {
+                Ok(_) => modes.push((*name, AttachMode::Tracepoint)),
+                Err(e) => info!("file hook {tp} not attached ({e}); this kernel may not have it"),
+            }
         }
     }
     let mut shapes = Vec::new();

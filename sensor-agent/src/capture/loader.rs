@@ -65,6 +65,8 @@ pub enum AttachMode {
     RawTp,
     /// A perf-event tracepoint (the syscall tracepoints of the file hooks).
     Tracepoint,
+    /// A BPF LSM hook (file opens, where the kernel runs BPF LSM).
+    Lsm,
 }
 
 /// Events lost in the kernel because the ring buffer was full, per kind.
@@ -244,13 +246,12 @@ impl Sensor {
     /// Loads and attaches the file programs and hands out their watch maps
     /// (once). Done only when something is watched: under emulation their
     /// verification is most of the agent's start-up.
-    pub fn attach_file_hooks(&mut self) -> anyhow::Result<super::file_watch::FileWatch> {
-        let file = super::file_hooks::attach(&mut self.ebpf)?;
-        info!(
-            hooks = ?file.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
-            mode = ?AttachMode::Tracepoint,
-            "file hooks attached at the syscall tracepoints"
-        );
+    pub fn attach_file_hooks(
+        &mut self,
+        way: super::file_hooks::FileHookWay,
+    ) -> anyhow::Result<super::file_watch::FileWatch> {
+        let file = super::file_hooks::attach(&mut self.ebpf, way)?;
+        info!(hooks = ?file, "file hooks attached");
         self.modes.extend(file);
         super::file_watch::FileWatch::take(&mut self.ebpf)
     }
@@ -282,7 +283,11 @@ impl Sensor {
         // The file programs are each attached to several tracepoints.
         let file = super::file_hooks::PROGRAMS
             .iter()
-            .filter(|_| self.modes.iter().any(|(_, m)| *m == AttachMode::Tracepoint))
+            .filter(|_| {
+                self.modes
+                    .iter()
+                    .any(|(_, m)| matches!(m, AttachMode::Tracepoint | AttachMode::Lsm))
+            })
             .filter_map(|&(hook, prog)| stats(hook, prog));
         process.chain(file).collect()
     }

@@ -12,6 +12,7 @@
 //! lookups on its leaf name and never reaches the ring. Only actions that
 //! some path prefix is watched for pay for the full walk before deciding.
 
+mod lsm;
 mod named;
 mod open;
 

@@ -40,6 +40,13 @@ fn handle_open_exit(ctx: &TracePointContext) {
     if file == 0 {
         return;
     }
+    report_open(task, file, syscall as u32);
+}
+
+/// Filters and reports the open of `file` by `task` (the tracepoint's
+/// fd lookup, or the LSM hook's own argument).
+#[inline(always)]
+pub(super) fn report_open(task: u64, file: u64, syscall: u32) {
     let f_flags: u32 = rd(file, cfg!(offsets.file_f_flags));
     let f_mode: u32 = rd(file, cfg!(offsets.file_f_mode));
     let action = if f_mode & FMODE_CREATED != 0 {
@@ -103,7 +110,7 @@ fn handle_open_exit(ctx: &TracePointContext) {
         h.flags |= FILE_PATH_TRUNCATED;
         stat(FSTAT_TRUNCATED);
     }
-    h.syscall = syscall as u32;
+    h.syscall = syscall;
     fill_task_ids(task, &mut h.ids);
     h.ino = rd(inode, cfg!(offsets.inode_ino));
     h.mode = rd::<u16>(inode, cfg!(offsets.inode_mode)) as u32;
