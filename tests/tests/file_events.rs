@@ -456,7 +456,14 @@ fn lsm_and_tracepoint_opens_report_the_same_events() {
     if !require_root_and_bpf() {
         return;
     }
-    let lsms = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    let lsm_list = "/sys/kernel/security/lsm";
+    if !std::path::Path::new(lsm_list).exists() {
+        // A bare guest has securityfs unmounted; the agent mounts it too.
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "securityfs", "securityfs", "/sys/kernel/security"])
+            .status();
+    }
+    let lsms = std::fs::read_to_string(lsm_list).unwrap_or_default();
     if !lsms.trim().split(',').any(|l| l == "bpf") {
         eprintln!(
             "SKIPPED: BPF LSM is not active here (/sys/kernel/security/lsm: {:?}) — \

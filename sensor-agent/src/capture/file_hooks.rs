@@ -190,9 +190,19 @@ pub enum FileHookWay {
     Tracepoint,
 }
 
-/// The active LSMs (`/sys/kernel/security/lsm`), when securityfs is there.
+/// The active LSMs (`/sys/kernel/security/lsm`), mounting securityfs when
+/// it is not (an attached BPF LSM program that the kernel does not run
+/// would see nothing, so the list is the only reliable test).
 fn active_lsms() -> Option<String> {
-    std::fs::read_to_string("/sys/kernel/security/lsm").ok()
+    const LSM: &str = "/sys/kernel/security/lsm";
+    if let Ok(s) = std::fs::read_to_string(LSM) {
+        return Some(s);
+    }
+    match mount_pseudo(c"securityfs", c"/sys/kernel/security") {
+        Ok(()) => info!("mounted securityfs at /sys/kernel/security to read the active LSMs"),
+        Err(e) => debug!("securityfs not mounted and not mountable ({e})"),
+    }
+    std::fs::read_to_string(LSM).ok()
 }
 
 /// Loads and attaches the LSM `file_open` program.
@@ -284,11 +294,23 @@ fn ensure_tracefs() -> anyhow::Result<()> {
     if populated("/sys/kernel/tracing") || populated("/sys/kernel/debug/tracing") {
         return Ok(());
     }
-    let (src, target, fstype) = (c"nodev", c"/sys/kernel/tracing", c"tracefs");
+    mount_pseudo(c"tracefs", c"/sys/kernel/tracing").map_err(|err| {
+        anyhow!(
+            "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({err}). \
+             The file hooks need it: mount it (`mount -t tracefs nodev /sys/kernel/tracing`, \
+             or a hostPath mount in the DaemonSet), or run with --no-file-hooks"
+        )
+    })?;
+    info!("mounted tracefs at /sys/kernel/tracing for the file hooks");
+    Ok(())
+}
+
+/// Mounts the pseudo filesystem `fstype` at `target`.
+fn mount_pseudo(fstype: &std::ffi::CStr, target: &std::ffi::CStr) -> std::io::Result<()> {
     // SAFETY: every argument is a NUL-terminated string; no data pointer.
     let rc = unsafe {
         libc::mount(
-            src.as_ptr(),
+            c"nodev".as_ptr(),
             target.as_ptr(),
             fstype.as_ptr(),
             0,
@@ -296,14 +318,8 @@ fn ensure_tracefs() -> anyhow::Result<()> {
         )
     };
     if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(anyhow!(
-            "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({err}). \
-             The file hooks need it: mount it (`mount -t tracefs nodev /sys/kernel/tracing`, \
-             or a hostPath mount in the DaemonSet), or run with --no-file-hooks"
-        ));
+        return Err(std::io::Error::last_os_error());
     }
-    info!("mounted tracefs at /sys/kernel/tracing for the file hooks");
     Ok(())
 }
 
