@@ -26,6 +26,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 
+mod file;
+
 use crate::{
     build,
     setup::{self, Profile},
@@ -49,6 +51,31 @@ pub struct BenchArgs {
     /// Skip `cargo bench -p sensor-rules`.
     #[arg(long)]
     pub skip_criterion: bool,
+    /// Which part to run.
+    #[arg(long, value_enum, default_value = "all")]
+    pub only: Part,
+    /// open+close of an unwatched file, per sensor.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub opens: u32,
+    /// Files in the tar extracted inside a container.
+    #[arg(long, default_value_t = 20_000)]
+    pub tar_files: u32,
+    /// Watched writes asked for, per second.
+    #[arg(long, default_value_t = 50_000)]
+    pub write_rate: u32,
+    /// For how long the watched writes run.
+    #[arg(long, default_value_t = 5)]
+    pub write_secs: u32,
+}
+
+/// The parts of the bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    All,
+    /// Exec storms, latency, CPU, memory, sequences, audit, criterion.
+    Exec,
+    /// Opens, a tar in a container, watched writes.
+    File,
 }
 
 #[derive(Args)]
@@ -107,6 +134,8 @@ impl Workload {
 }
 
 const PROBE_ARG: &str = "xtask-latency-probe";
+/// bpftrace doing the same hook as the agent's exec program.
+const BPFTRACE_EXECS: &str = "tracepoint:sched:sched_process_exec { @n = count(); }";
 /// Argument of the execs that check the agent is capturing.
 const READY_MARKER: &str = "xtask-bench-ready";
 
@@ -187,15 +216,13 @@ fn ensure_tracefs() -> Result<()> {
     )
 }
 
-fn start_bpftrace() -> Result<(Running, PathBuf)> {
+/// Starts `bpftrace -e program` (a one-liner keeping `@n = count()`).
+fn start_bpftrace(program: &str) -> Result<(Running, PathBuf)> {
     ensure_tracefs()?;
     let out = bench_dir().join("bpftrace.out");
     let err = bench_dir().join("bpftrace.err");
     let child = Command::new("bpftrace")
-        .args([
-            "-e",
-            "tracepoint:sched:sched_process_exec { @n = count(); }",
-        ])
+        .args(["-e", program])
         .stdout(File::create(&out)?)
         .stderr(File::create(&err)?)
         .spawn()
@@ -382,7 +409,7 @@ fn storm_row(workload: Workload, args: &BenchArgs, agent: &Path, rules: &Path) -
         none.push(storm(workload, n)?);
 
         println!("bench: {} × {n}: bpftrace", workload.label());
-        let (bt, bt_out) = start_bpftrace()?;
+        let (bt, bt_out) = start_bpftrace(BPFTRACE_EXECS)?;
         bpf.push(storm(workload, n)?);
         bt.stop()?;
         // "@n: 20012" is printed on exit (the count includes other execs).
@@ -873,13 +900,38 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     writeln!(md, "Machine: {}  ", machine())?;
     writeln!(
         md,
-        "Command: `cargo xtask bench --execs {} --rss-execs {} --latency-execs {} --reps {}`\n",
-        args.execs, args.rss_execs, args.latency_execs, args.reps
+        "Command: `cargo xtask bench --only {} --execs {} --rss-execs {} --latency-execs {} --reps {} \
+         --opens {} --tar-files {} --write-rate {} --write-secs {}`\n",
+        format!("{:?}", args.only).to_lowercase(),
+        args.execs,
+        args.rss_execs,
+        args.latency_execs,
+        args.reps,
+        args.opens,
+        args.tar_files,
+        args.write_rate,
+        args.write_secs
     )?;
+    if args.only != Part::Exec {
+        file::section(&mut md, args, &agent, &rules)?;
+    }
+    if args.only != Part::File {
+        exec_parts(&mut md, args, &agent, &rules)?;
+    }
+    writeln!(md, "\nTotal bench time: {}", fmt_dur(started.elapsed()))?;
 
+    let path = bench_dir().join("results.md");
+    std::fs::write(&path, &md)?;
+    println!("\n{md}\nbench: wrote {}", path.display());
+    Ok(())
+}
+
+/// Exec storms, latency, CPU per exec, resources, sequences, the audit
+/// source and the criterion benches.
+fn exec_parts(md: &mut String, args: &BenchArgs, agent: &Path, rules: &Path) -> Result<()> {
     let mut rows = Vec::new();
     for w in [Workload::True, Workload::Pipeline] {
-        rows.push(storm_row(w, args, &agent, &rules)?);
+        rows.push(storm_row(w, args, agent, rules)?);
     }
     writeln!(
         md,
@@ -938,7 +990,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ),
     ] {
         println!("bench: exec→alert latency over {count} probe execs, {label}");
-        match latency(&agent, &rules, count, pace, workload) {
+        match latency(agent, rules, count, pace, workload) {
             Ok(l) => writeln!(
                 md,
                 "| {count} {label} | {} | {:.3} ms | {:.3} ms | {:.3} ms | {} |",
@@ -965,7 +1017,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ("exec,fork,exit", Some(Duration::from_millis(1))),
     ] {
         println!("bench: agent CPU, --events {events}, interval {interval:?}");
-        let r = cpu_row(&agent, &rules, events, cpu_execs, interval)?;
+        let r = cpu_row(agent, rules, events, cpu_execs, interval)?;
         writeln!(
             md,
             "| {} | {} | {:.0} | {:.1} µs | {:.0} |",
@@ -977,7 +1029,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     paced_storm(500, None)?;
     let none = saturated_storm(sat_execs)?;
     let sat_out = bench_dir().join("saturated.ndjson");
-    let running = start_agent(&agent, &rules, AgentOut::File(&sat_out))?;
+    let running = start_agent(agent, rules, AgentOut::File(&sat_out))?;
     let with = saturated_storm(sat_execs)?;
     running.stop()?;
     let _ = std::fs::remove_file(&sat_out);
@@ -990,7 +1042,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     )?;
 
     println!("bench: agent RSS and CPU over {} execs", args.rss_execs);
-    let r = resources(&agent, &rules, args.rss_execs)?;
+    let r = resources(agent, rules, args.rss_execs)?;
     writeln!(md, "\n## Agent resources\n")?;
     writeln!(
         md,
@@ -1012,7 +1064,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "\n## Sequence state\n\n100 000 pending partial sequences, each started by an exec \
          document (`cargo run --release -p sensor-rules --example partials_memory`):\n"
     )?;
-    example_block(&mut md, "sensor-rules", "partials_memory")?;
+    example_block(md, "sensor-rules", "partials_memory")?;
 
     println!("bench: Kubernetes audit events through the mapping and the rules");
     writeln!(
@@ -1021,7 +1073,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
          and evaluated against the shipped rules, on one core \
          (`cargo run --release -p sensor-audit --example audit_throughput`):\n"
     )?;
-    example_block(&mut md, "sensor-audit", "audit_throughput")?;
+    example_block(md, "sensor-audit", "audit_throughput")?;
 
     writeln!(
         md,
@@ -1045,11 +1097,6 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             Err(e) => writeln!(md, "failed: {e:#}")?,
         }
     }
-    writeln!(md, "\nTotal bench time: {}", fmt_dur(started.elapsed()))?;
-
-    let path = bench_dir().join("results.md");
-    std::fs::write(&path, &md)?;
-    println!("\n{md}\nbench: wrote {}", path.display());
     Ok(())
 }
 
