@@ -329,17 +329,17 @@ fn handle_named_enter(ctx: &TracePointContext) {
         arg(ctx, shape.mode) as u32
     };
     let flags = flags | unsafe { core::ptr::read_volatile(&s.where_flag) } as u32;
-    emit(s, task, &shape, nr as u32, flags, mode, len1, len2);
+    emit(s, task, shape.action, nr as u32, flags, mode, len1, len2);
 }
 
 /// Sends the record assembled in `s` (header, first path, second path),
 /// marked pending until the syscall's exit says how it went.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn emit(
+pub(super) fn emit(
     s: &mut Scratch,
     task: u64,
-    shape: &SyscallShape,
+    action: u32,
     nr: u32,
     flags: u32,
     mode: u32,
@@ -352,7 +352,7 @@ fn emit(
     let base = s.record.as_mut_ptr();
     let h = unsafe { &mut *(base as *mut FileHeader) };
     h.kind = EventKind::File as u32;
-    h.action = shape.action;
+    h.action = action;
     h.flags = flags | FILE_PENDING;
     h.syscall = nr;
     fill_task_ids(task, &mut h.ids);
