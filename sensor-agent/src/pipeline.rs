@@ -6,7 +6,10 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use sensor_rules::engine::EngineStats;
+use sensor_rules::{
+    engine::EngineStats,
+    watch::{Actions, WatchSet},
+};
 use tracing::warn;
 
 use crate::{
@@ -37,6 +40,9 @@ pub struct Totals {
     pub file_failed: u64,
     /// Pending file operations given up on (their exit never came).
     pub file_unresolved: u64,
+    /// File operations whose name the kernel could not match (dot
+    /// segments) and that, normalised here, no watch covers.
+    pub file_outside_watch: u64,
     pub decode_errors: u64,
     pub alerts: u64,
     /// Container events written before their runtime metadata was known.
@@ -94,6 +100,8 @@ pub struct Pipeline {
     published: Totals,
     /// File operations seen at entry, by thread, until their exit.
     pending: HashMap<u32, FileRecord>,
+    /// What the kernel watches, for the paths it could not match itself.
+    watch: Option<WatchSet>,
 }
 
 /// Threads inside a reported file syscall at once; a thread has one at a
@@ -122,7 +130,13 @@ impl Pipeline {
             totals: Totals::default(),
             published: Totals::default(),
             pending: HashMap::new(),
+            watch: None,
         }
+    }
+
+    /// The watch set the kernel filters by (after each change).
+    pub fn set_file_watch(&mut self, set: WatchSet) {
+        self.watch = Some(set);
     }
 
     /// Resolve `user.name` through these passwd files.
@@ -261,6 +275,16 @@ impl Pipeline {
         rec: &FileRecord,
         out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
+        if rec.normalised
+            && let Some(w) = &self.watch
+        {
+            let action = Actions(rec.action.bit());
+            let covered = |p: &str| w.covers(p, action);
+            if !covered(&rec.path) && !rec.path2.as_deref().is_some_and(covered) {
+                self.totals.file_outside_watch += 1;
+                return Ok(());
+            }
+        }
         self.totals.by_kind[Kind::File] += 1;
         let view = self.table.on_activity(&rec.task);
         let ctx = self.context_of(&view);

@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sensor_rules::engine::EngineStats;
-use sensor_rules::watch::Actions;
+use sensor_rules::watch::{Actions, WatchSet};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
@@ -79,15 +79,16 @@ fn capture_options(args: &RunArgs) -> anyhow::Result<CaptureOptions> {
 
 /// What the file hooks report: the rules' watch set plus `--file-watch`
 /// and `--file-watch-read`, within `--file-actions` and `--file-scope`.
-/// The hooks are attached the first time the set is not empty.
+/// The hooks are attached the first time the set is not empty. Returns
+/// the set installed.
 fn update_file_watch(
     args: &RunArgs,
     detector: Option<&Detector>,
     sensor: &mut Sensor,
     file_watch: &mut Option<FileWatch>,
-) {
+) -> Option<WatchSet> {
     if args.no_file_hooks {
-        return;
+        return None;
     }
     let mut set = detector.map(Detector::watch_set).unwrap_or_default();
     for p in &args.file_watch {
@@ -100,7 +101,7 @@ fn update_file_watch(
         info!(
             "file watch set empty: no file rule and no --file-watch; no file record leaves the kernel"
         );
-        return;
+        return None;
     }
     if file_watch.is_none() {
         let way = match args.file_hooks {
@@ -112,13 +113,11 @@ fn update_file_watch(
             Ok(fw) => *file_watch = Some(fw),
             Err(e) => {
                 warn!("file hooks not attached ({e:#}); `file where` rules cannot fire");
-                return;
+                return None;
             }
         }
     }
-    let Some(fw) = file_watch.as_mut() else {
-        return;
-    };
+    let fw = file_watch.as_mut()?;
     let scope = FileScope {
         actions: args.file_actions.iter().fold(Actions::NONE, |a, b| a | *b),
         host: args.file_scope.contains(&FileScopeArg::Host),
@@ -136,8 +135,12 @@ fn update_file_watch(
             actions = %set.actions(),
             "file watch set installed"
         ),
-        Err(e) => error!("cannot install the file watch set: {e:#}"),
+        Err(e) => {
+            error!("cannot install the file watch set: {e:#}");
+            return None;
+        }
     }
+    Some(set)
 }
 
 /// Builds everything user space needs before the first record: host
@@ -232,8 +235,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         spawn_kernel_log(logger)?;
     }
     let mut file_watch = None;
-    update_file_watch(&args, detector.as_ref(), &mut sensor, &mut file_watch);
+    let watch = update_file_watch(&args, detector.as_ref(), &mut sensor, &mut file_watch);
     let mut pipeline = pipeline(&args, &sensor, detector, metrics.clone())?;
+    if let Some(w) = watch {
+        pipeline.set_file_watch(w);
+    }
     release_startup_memory();
     let ring = sensor.take_ring()?;
     let mut reader = RingReader::new(ring, sensor.take_reader_state()?)?;
@@ -433,7 +439,11 @@ fn reload_rules(
     };
     match detector.reload(dir) {
         // The kernel filter follows the new rules.
-        Ok(_) => update_file_watch(args, Some(detector), sensor, file_watch),
+        Ok(_) => {
+            if let Some(w) = update_file_watch(args, Some(detector), sensor, file_watch) {
+                pipeline.set_file_watch(w);
+            }
+        }
         Err(e) => error!("{e:#}"),
     }
 }
@@ -523,6 +533,7 @@ fn print_summary<O: ndjson::Lines>(
         ("file_emitted".into(), file.emitted),
         ("file_truncated".into(), file.truncated),
         ("file_failed".into(), t.file_failed),
+        ("file_outside_watch".into(), t.file_outside_watch),
         ("decode_errors".into(), t.decode_errors),
         ("enrichment_misses".into(), t.enrichment_misses),
     ]);

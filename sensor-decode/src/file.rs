@@ -29,6 +29,9 @@ pub struct FileRecord {
     /// Seen at syscall entry: an event only once its [`FileResultRecord`]
     /// says the syscall succeeded.
     pub pending: bool,
+    /// The kernel could not match the name (dot segments): normalised
+    /// here, so user space checks it against the watch set.
+    pub normalised: bool,
 }
 
 /// The outcome of a pending file operation.
@@ -109,6 +112,7 @@ pub(crate) fn decode_file(bytes: &[u8]) -> Result<FileRecord, DecodeError> {
         syscall: h.syscall,
         in_container: h.flags & FILE_IN_CONTAINER != 0,
         pending: h.flags & FILE_PENDING != 0,
+        normalised: unnormalised,
     })
 }
 

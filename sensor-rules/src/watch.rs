@@ -201,6 +201,26 @@ impl WatchSet {
         self.actions().is_empty()
     }
 
+    /// Whether `path` is watched for `action`, by the same rules the
+    /// kernel's maps apply. User space asks this of paths the kernel could
+    /// not match itself (names with `..`, normalised only in user space).
+    pub fn covers(&self, path: &str, action: Actions) -> bool {
+        if self.all.contains(action) {
+            return true;
+        }
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let ext = name.rfind('.').filter(|&i| i > 0).map(|i| &name[i + 1..]);
+        self.patterns.iter().any(|(p, a)| {
+            a.contains(action)
+                && match p {
+                    Pattern::Exact(e) => path == e,
+                    Pattern::Prefix(pre) => path.starts_with(pre.as_str()),
+                    Pattern::Name(n) => name == n,
+                    Pattern::Extension(e) => ext == Some(e.as_str()),
+                }
+        })
+    }
+
     fn add_query(&mut self, c: &Compiled) {
         match c.category.as_deref() {
             None | Some("file") => {}

@@ -145,3 +145,22 @@ fn cli_patterns_parse_by_shape() {
     assert!(Pattern::parse("etc/passwd").is_err());
     assert!(Pattern::parse("/home/*/x").is_err());
 }
+
+#[test]
+fn covers_matches_a_path_as_the_kernel_maps_do() {
+    let mut set = WatchSet::default();
+    set.add(Pattern::Prefix("/etc/cron.d/".into()), Actions::CREATE);
+    set.add(Pattern::Exact("/etc/sudoers".into()), Actions::OPEN_WRITE);
+    set.add(Pattern::Name("authorized_keys".into()), Actions::WRITES);
+    set.add(Pattern::Extension("service".into()), Actions::CREATE);
+    assert!(set.covers("/etc/cron.d/job", Actions::CREATE));
+    assert!(!set.covers("/etc/cron.d/job", Actions::DELETE));
+    assert!(set.covers("/etc/sudoers", Actions::OPEN_WRITE));
+    assert!(!set.covers("/etc/sudoers.bak", Actions::OPEN_WRITE));
+    assert!(set.covers("/root/.ssh/authorized_keys", Actions::RENAME));
+    assert!(set.covers("/lib/systemd/system/x.service", Actions::CREATE));
+    assert!(!set.covers("/tmp/.service", Actions::CREATE));
+    assert!(!set.covers("/tmp/other", Actions::CREATE));
+    set.all = Actions::DELETE;
+    assert!(set.covers("/tmp/other", Actions::DELETE));
+}

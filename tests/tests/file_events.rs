@@ -199,6 +199,47 @@ fn a_name_with_dot_segments_is_reported_normalised() {
     agent.stop();
 }
 
+/// A dotted name reaches user space (the kernel cannot match it) but
+/// leads outside the watched directory: it is checked there and dropped,
+/// while the watched deletion after it is reported.
+#[test]
+fn a_dotted_name_leading_outside_the_watch_is_not_reported() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    if host_only("a_dotted_name_leading_outside_the_watch_is_not_reported") {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-dots-out");
+    std::fs::create_dir(dir.path("watched")).unwrap();
+    std::fs::create_dir(dir.path("other")).unwrap();
+    let (outside, inside) = (dir.path("other/x"), dir.path("watched/y"));
+    std::fs::write(&outside, b"x").unwrap();
+    std::fs::write(&inside, b"y").unwrap();
+    let watch = format!("{}/*", dir.path("watched").display());
+    let agent = file_agent(&[&watch]);
+    std::fs::remove_file(dir.path("watched/../other/x")).unwrap();
+    std::fs::remove_file(dir.path("other/../watched/y")).unwrap();
+    agent.wait_for(
+        "watched deletion",
+        EVENT_TIMEOUT,
+        file_event("deletion", &inside),
+    );
+    let done = agent.stop();
+    let outside_seen = done
+        .events
+        .iter()
+        .any(|v| v["file"]["path"].as_str() == outside.to_str());
+    assert!(!outside_seen, "a deletion outside the watch was reported");
+    assert_eq!(
+        done.summary.get("file_outside_watch"),
+        Some(&1),
+        "{:?}",
+        done.summary
+    );
+}
+
 #[test]
 fn open_through_a_symlink_reports_the_target_path() {
     if !require_root_and_bpf() {
