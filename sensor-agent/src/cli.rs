@@ -130,10 +130,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_file_hooks: bool,
 
-    /// How file opens are hooked: `auto` (BPF LSM's file_open where the
-    /// kernel runs BPF LSM, booted with `lsm=...,bpf`; else the syscall
-    /// tracepoints), `lsm` (fail if it is not active) or `tracepoint`.
-    /// Both ways report the same fields.
+    /// How file activity is hooked: `auto` (BPF LSM's file_open and path_*
+    /// hooks where the kernel runs BPF LSM, booted with `lsm=...,bpf`; else
+    /// the syscall tracepoints), `lsm` (fail if it is not active) or
+    /// `tracepoint`. Both ways report the same fields; mknod is always at
+    /// its tracepoint.
     #[arg(long, value_enum, default_value = "auto")]
     pub file_hooks: FileHooksArg,
 
