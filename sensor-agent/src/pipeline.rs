@@ -358,7 +358,12 @@ fn emit<O: Lines>(
     out: &mut NdjsonWriter<O>,
 ) -> Result<(), OutputError> {
     let written = doc.written();
-    sink.emit(&doc, select.writes(kind).map(|k| (&written, k)), out)
+    sink.emit(
+        &doc,
+        Some(doc.timestamp_ns()),
+        select.writes(kind).map(|k| (&written, k)),
+        out,
+    )
 }
 
 /// How often `run` does [`Pipeline::maintain`].

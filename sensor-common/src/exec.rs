@@ -8,8 +8,10 @@ use crate::TaskIds;
 pub const MAX_ARGS_BYTES: usize = 32 * 1024;
 /// Upper bound on the captured execve path argument (bytes, incl. NUL).
 pub const MAX_FILENAME_BYTES: usize = 4096;
-/// Upper bound on the resolved executable path (its components, leaf first).
+/// Upper bound on the resolved executable path.
 pub const MAX_EXE_BYTES: usize = 4096;
+/// Upper bound on the working directory's path.
+pub const MAX_CWD_BYTES: usize = 4096;
 /// Most bytes of the environment block captured per exec (allow-listed
 /// variables are picked from it in user space).
 pub const MAX_ENV_BYTES: usize = 4096;
@@ -51,13 +53,17 @@ pub const EXEC_EXE_UPPER: u32 = 1 << 10;
 /// `ExecHeader::flags`: whether the file is in the upper layer could not be
 /// read (the overlay module's BTF was not available at start).
 pub const EXEC_EXE_LAYER_UNKNOWN: u32 = 1 << 11;
+/// `ExecHeader::flags`: the working directory's walk did not reach the
+/// root or the path did not fit; user space reads `/proc/<pid>/cwd`.
+pub const EXEC_CWD_TRUNCATED: u32 = 1 << 12;
 
 /// A `sched_process_exec` record. In the ring buffer it is followed by
 /// `args_len` bytes of NUL-separated argv, then `filename_len` bytes of the
 /// execve path argument (no NUL), then `exe_len` bytes of the executable's
-/// resolved path as NUL-terminated components, leaf first, then `env_len`
-/// bytes of the NUL-separated environment block. Only the bytes actually
-/// used are sent.
+/// resolved path, then `env_len` bytes of the NUL-separated environment
+/// block, then `cwd_len` bytes of the working directory's path (paths
+/// root first, as the task sees them). Only the bytes actually used are
+/// sent.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecHeader {
@@ -83,6 +89,9 @@ pub struct ExecHeader {
     pub env_len: u32,
     /// `mm->env_end - mm->env_start`: the block's size before any cut.
     pub env_size: u32,
+    /// Bytes of the working directory's path that follow the environment.
+    pub cwd_len: u32,
+    pub _pad: u32,
     pub tty_name: [u8; TTY_NAME_BYTES],
     /// Names of the cgroup kernfs nodes from the leaf upwards; an empty
     /// name ends the list early (the root has no name).
@@ -94,4 +103,5 @@ pub const EXEC_SCRATCH_BYTES: usize = core::mem::size_of::<ExecHeader>()
     + MAX_ARGS_BYTES
     + MAX_FILENAME_BYTES
     + MAX_EXE_BYTES
-    + MAX_ENV_BYTES;
+    + MAX_ENV_BYTES
+    + MAX_CWD_BYTES;

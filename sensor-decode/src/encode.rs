@@ -3,8 +3,8 @@
 //! after the ring buffer, which then run without a kernel.
 
 use sensor_common::{
-    CGROUP_DEPTH, CGROUP_NAME_BYTES, COMM_BYTES, EXEC_ARGS_TRUNCATED, EXEC_FD0_CHR, EXEC_FD2_CHR,
-    EventKind, ExecHeader, ExitEvent, ForkEvent, TaskIds,
+    CGROUP_DEPTH, CGROUP_NAME_BYTES, COMM_BYTES, EXEC_ARGS_TRUNCATED, EXEC_CWD_TRUNCATED,
+    EXEC_FD0_CHR, EXEC_FD2_CHR, EventKind, ExecHeader, ExitEvent, ForkEvent, TaskIds,
 };
 
 /// Nanoseconds per clock tick at the usual USER_HZ of 100.
@@ -56,6 +56,8 @@ pub struct Exec<'a> {
     pub max_args: usize,
     /// Environment entries (`K=V`), as captured.
     pub env: &'a [&'a str],
+    /// The working directory the kernel resolved (`None`: walk cut).
+    pub cwd: Option<&'a str>,
 }
 
 impl<'a> Exec<'a> {
@@ -68,6 +70,7 @@ impl<'a> Exec<'a> {
             pts: None,
             max_args: sensor_common::MAX_ARGS_BYTES,
             env: &[],
+            cwd: None,
         }
     }
 
@@ -111,10 +114,15 @@ impl<'a> Exec<'a> {
         }
         h.env_len = env.len() as u32;
         h.env_size = env.len() as u32;
+        match self.cwd {
+            Some(cwd) => h.cwd_len = cwd.len() as u32,
+            None => h.flags |= EXEC_CWD_TRUNCATED,
+        }
         let mut out = bytes_of(&h);
         out.extend_from_slice(&argv);
         out.extend_from_slice(self.filename.as_bytes());
         out.extend_from_slice(&env);
+        out.extend_from_slice(self.cwd.unwrap_or_default().as_bytes());
         out
     }
 }
@@ -178,6 +186,28 @@ mod tests {
         assert_eq!(r.cgroup_leaf_first, ["libpod-x", "libpod_parent"]);
         assert!(r.interactive);
         assert!(!r.args_truncated);
+    }
+
+    #[test]
+    fn the_kernel_working_directory_follows_the_environment() {
+        let mut e = Exec::new(task(7, 1, "ls"), "/bin/ls", &["ls"]);
+        e.env = &["HISTFILE=/dev/null"];
+        e.cwd = Some("/srv/app");
+        let Ok(Record::Exec(r)) = decode(&e.record()) else {
+            panic!("not an exec");
+        };
+        assert_eq!(r.cwd.as_deref(), Some("/srv/app"));
+        assert_eq!(r.env, b"HISTFILE=/dev/null\0");
+    }
+
+    #[test]
+    fn a_cut_working_directory_walk_decodes_as_unknown() {
+        let mut e = Exec::new(task(7, 1, "ls"), "/bin/ls", &["ls"]);
+        e.cwd = None;
+        let Ok(Record::Exec(r)) = decode(&e.record()) else {
+            panic!("not an exec");
+        };
+        assert_eq!(r.cwd, None);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! environment block, the tty and the cgroup.
 
 use sensor_common::{
-    CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_ENV_TRUNCATED,
-    EXEC_EXE_LAYER_UNKNOWN, EXEC_EXE_OVERLAY, EXEC_EXE_TRUNCATED, EXEC_EXE_UNLINKED,
-    EXEC_EXE_UPPER, EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED, ExecHeader,
+    CGROUP_DEPTH, EXEC_ARGS_READ_FAILED, EXEC_ARGS_TRUNCATED, EXEC_CWD_TRUNCATED,
+    EXEC_ENV_TRUNCATED, EXEC_EXE_LAYER_UNKNOWN, EXEC_EXE_OVERLAY, EXEC_EXE_TRUNCATED,
+    EXEC_EXE_UNLINKED, EXEC_EXE_UPPER, EXEC_FD0_CHR, EXEC_FD2_CHR, EXEC_FILENAME_TRUNCATED,
+    ExecHeader,
 };
 
 use crate::{
@@ -46,6 +47,9 @@ pub struct ExecRecord {
     pub env_truncated: bool,
     /// Where the executable came from (container drift).
     pub origin: ExeOrigin,
+    /// The working directory, resolved in the kernel from the task's
+    /// `fs->pwd`; `None` when the walk was incomplete.
+    pub cwd: Option<String>,
 }
 
 /// Where an exec's executable came from, as the kernel saw its file.
@@ -79,10 +83,8 @@ impl ExecRecord {
         let mut r = 0;
         let env = &mut self.env;
         while r < env.len() {
-            let end = env[r..]
-                .iter()
-                .position(|&b| b == 0)
-                .map_or(env.len(), |i| r + i);
+            // memchr: a byte loop here was 4 % of the agent's CPU per exec.
+            let end = memchr::memchr(0, &env[r..]).map_or(env.len(), |i| r + i);
             if end > r && keep(env_name(&env[r..end])) {
                 env.copy_within(r..end, w);
                 w += end - r;
@@ -99,7 +101,7 @@ impl ExecRecord {
 
 /// The name of a `NAME=value` environment entry.
 fn env_name(entry: &[u8]) -> &[u8] {
-    entry.split(|&b| b == b'=').next().unwrap_or_default()
+    memchr::memchr(b'=', entry).map_or(entry, |i| &entry[..i])
 }
 
 /// Splits the kernel's NUL-separated argv. A trailing NUL ends the last
@@ -121,7 +123,8 @@ pub(crate) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
     let filename_len = h.filename_len as usize;
     let exe_len = h.exe_len as usize;
     let env_len = h.env_len as usize;
-    let claimed = args_len + filename_len + exe_len + env_len;
+    let cwd_len = h.cwd_len as usize;
+    let claimed = args_len + filename_len + exe_len + env_len + cwd_len;
     if claimed > payload.len() {
         return Err(DecodeError::PayloadLength {
             claimed,
@@ -173,12 +176,14 @@ pub(crate) fn decode_exec(bytes: &[u8]) -> Result<ExecRecord, DecodeError> {
         interactive,
         cgroup_id: h.cgroup_id,
         cgroup_leaf_first,
-        env: payload[exe_end..claimed].to_vec(),
+        env: payload[exe_end..exe_end + env_len].to_vec(),
         env_truncated: h.flags & EXEC_ENV_TRUNCATED != 0,
         origin: ExeOrigin {
             unlinked: h.flags & EXEC_EXE_UNLINKED != 0,
             upper_layer: (h.flags & EXEC_EXE_OVERLAY != 0 && h.flags & EXEC_EXE_LAYER_UNKNOWN == 0)
                 .then_some(h.flags & EXEC_EXE_UPPER != 0),
         },
+        cwd: (h.flags & EXEC_CWD_TRUNCATED == 0 && cwd_len > 0)
+            .then(|| String::from_utf8_lossy(&payload[exe_end + env_len..claimed]).into_owned()),
     })
 }

@@ -90,6 +90,7 @@ pub mod fixtures {
             env: Vec::new(),
             env_truncated: false,
             origin: Default::default(),
+            cwd: None,
         }
     }
 }

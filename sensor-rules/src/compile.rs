@@ -180,6 +180,34 @@ impl Node {
     }
 }
 
+impl Node {
+    /// The paths of the KQL nested queries in this condition (their
+    /// objects are read as JSON).
+    pub fn nested_paths<'a>(&'a self, out: &mut Vec<&'a FieldPath>) {
+        let mut ops = Vec::new();
+        match self {
+            Node::Nested { path, .. } => out.push(path),
+            Node::And(xs) | Node::Or(xs) => xs.iter().for_each(|x| x.nested_paths(out)),
+            Node::Not(x) => x.nested_paths(out),
+            Node::Str { src, .. } | Node::IsNull(src) | Node::Truthy(src) => ops.push(src),
+            Node::Cmp { lhs, rhs, .. } => ops.extend([lhs, rhs]),
+            Node::InList { lhs, list, .. } => {
+                ops.push(lhs);
+                ops.extend(list);
+            }
+            Node::Const(_) | Node::DateCmp { .. } | Node::Text { .. } => {}
+        }
+        while let Some(op) = ops.pop() {
+            match op {
+                Operand::Cond(n) => n.nested_paths(out),
+                Operand::Call { args, .. } => ops.extend(args),
+                Operand::Neg(x) => ops.push(x),
+                Operand::Lit(_) | Operand::Field(_) => {}
+            }
+        }
+    }
+}
+
 /// A compiled single-event query.
 #[derive(Debug, Clone)]
 pub struct Compiled {

@@ -8,9 +8,9 @@
 use crate::ast::CmpOp;
 use crate::casefold::{eq_folded, fold};
 use crate::compile::{Compiled, Exact, Node, Operand, StrTest};
+use crate::document::{Document, Leaf, exists, has_str, scalars};
 use crate::functions;
 use crate::value::{FieldPath, Val, compare};
-use serde_json::Value;
 use std::cmp::Ordering;
 use std::sync::OnceLock;
 
@@ -24,9 +24,9 @@ fn category_field() -> &'static FieldPath {
 }
 
 impl Compiled {
-    pub fn matches(&self, event: &Value) -> bool {
+    pub fn matches(&self, event: &dyn Document) -> bool {
         if let Some(cat) = &self.category
-            && !category_field().any(event, &mut |v| v.as_str() == Some(cat.as_str()))
+            && !has_str(event, category_field(), cat)
         {
             return false;
         }
@@ -64,7 +64,7 @@ impl StrTest {
 }
 
 impl Node {
-    pub fn eval(&self, ev: &Value) -> bool {
+    pub fn eval(&self, ev: &dyn Document) -> bool {
         match self {
             Node::Const(b) => *b,
             Node::And(xs) => xs.iter().all(|x| x.eval(ev)),
@@ -75,7 +75,7 @@ impl Node {
                 other => other.keyword().is_some_and(|k| test.matches(&k)),
             }),
             // An object counts as present too, so test the path itself for fields.
-            Node::IsNull(Operand::Field(path)) => !path.exists(ev),
+            Node::IsNull(Operand::Field(path)) => !exists(ev, path),
             Node::IsNull(op) => !each(op, ev, &mut |v| !v.is_null()),
             Node::Cmp { op, lhs, rhs } => each(lhs, ev, &mut |a| {
                 each(rhs, ev, &mut |b| cmp_holds(*op, compare(&a, &b)))
@@ -85,24 +85,21 @@ impl Node {
                     .any(|item| each(item, ev, &mut |b| values_equal(&a, &b, *ci)))
             }),
             Node::Truthy(op) => each(op, ev, &mut |v| v == Val::Bool(true)),
-            Node::Nested { path, inner, .. } => {
-                path.any(ev, &mut |obj| obj.is_object() && inner.eval(obj))
-            }
+            // The plan keeps these objects' JSON (`Engine::new`).
+            Node::Nested { path, inner, .. } => ev.leaves(path, &mut |l| match l {
+                Leaf::Object(Some(obj)) => obj.is_object() && inner.eval(obj),
+                _ => false,
+            }),
             Node::Text {
                 field,
                 words,
                 phrase,
-            } => field.any(ev, &mut |j| {
-                Val::from_json(j)
-                    .as_ref()
-                    .and_then(Val::keyword)
+            } => scalars(ev, field, &mut |v| {
+                v.keyword()
                     .is_some_and(|s| crate::kql::text_matches(&s, words, *phrase))
             }),
-            Node::DateCmp { op, field, ms } => field.any(ev, &mut |j| {
-                Val::from_json(j)
-                    .as_ref()
-                    .and_then(crate::date::to_epoch_ms)
-                    .is_some_and(|v| cmp_holds(*op, Some(v.cmp(ms))))
+            Node::DateCmp { op, field, ms } => scalars(ev, field, &mut |v| {
+                crate::date::to_epoch_ms(&v).is_some_and(|v| cmp_holds(*op, Some(v.cmp(ms))))
             }),
         }
     }
@@ -129,10 +126,10 @@ fn values_equal(a: &Val, b: &Val, ci: bool) -> bool {
 
 /// Feeds each value of `op` to `f` until it returns true; returns whether it did.
 /// A missing field feeds nothing; a function feeds one result per argument combination.
-fn each<'a>(op: &'a Operand, ev: &'a Value, f: &mut dyn FnMut(Val<'a>) -> bool) -> bool {
+fn each<'a>(op: &'a Operand, ev: &'a dyn Document, f: &mut dyn FnMut(Val<'a>) -> bool) -> bool {
     match op {
         Operand::Lit(v) => f(v.clone()),
-        Operand::Field(path) => path.any(ev, &mut |j| Val::from_json(j).is_some_and(&mut *f)),
+        Operand::Field(path) => scalars(ev, path, f),
         Operand::Cond(node) => f(Val::Bool(node.eval(ev))),
         Operand::Neg(x) => {
             let mut vals = Vec::new();

@@ -12,10 +12,12 @@
 
 pub mod alert;
 pub mod ast;
+pub mod capture;
 pub mod casefold;
 pub mod cli;
 pub mod compile;
 pub mod date;
+pub mod document;
 pub mod engine;
 pub mod error;
 pub mod eval;
@@ -36,6 +38,8 @@ pub mod value;
 pub mod watch;
 pub mod wildcard;
 
+pub use capture::{Captured, Plan};
+pub use document::{Document, Leaf};
 pub use loader::{Declined, LoadError, LoadReport};
 pub use project::FieldSet;
 pub use rule::{Rule, RuleMeta, Threat};

@@ -191,7 +191,7 @@ impl RawNewTerms {
             fields: self
                 .value
                 .iter()
-                .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+                .map(|f| FieldPath::dotted_name(f))
                 .collect(),
             history_window_ms,
         })

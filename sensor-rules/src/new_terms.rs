@@ -17,7 +17,8 @@
 //! evicted, and counted) and can be saved and restored as JSON, so a
 //! restart neither re-alerts nor forgets.
 
-use crate::value::{FieldPath, Val};
+use crate::document::{Document, scalars};
+use crate::value::FieldPath;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -125,7 +126,7 @@ impl NewTerms {
         &mut self,
         rule_id: &str,
         spec: &NewTermsSpec,
-        event: &Value,
+        event: &dyn Document,
         now_ns: i64,
     ) -> Verdict {
         let combos = combinations(&spec.fields, event);
@@ -229,14 +230,12 @@ impl NewTerms {
 
 /// Every combination of the fields' values (arrays give one value per
 /// element), as (key, values). Empty when a field has no value.
-fn combinations(fields: &[FieldPath], event: &Value) -> Vec<(String, Vec<Value>)> {
+fn combinations(fields: &[FieldPath], event: &dyn Document) -> Vec<(String, Vec<Value>)> {
     let mut columns: Vec<Vec<Value>> = Vec::with_capacity(fields.len());
     for f in fields {
         let mut col = Vec::new();
-        f.any(event, &mut |v| {
-            if let Some(val) = Val::from_json(v).filter(|x| !x.is_null())
-                && !col.contains(&val.to_json())
-            {
+        scalars(event, f, &mut |val| {
+            if !val.is_null() && !col.contains(&val.to_json()) {
                 col.push(val.to_json());
             }
             false
@@ -281,10 +280,7 @@ mod tests {
 
     fn spec(fields: &[&str], window_min: u64) -> NewTermsSpec {
         NewTermsSpec {
-            fields: fields
-                .iter()
-                .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
-                .collect(),
+            fields: fields.iter().map(|f| FieldPath::dotted_name(f)).collect(),
             history_window_ms: window_min * 60_000,
         }
     }

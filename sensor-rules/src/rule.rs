@@ -7,7 +7,6 @@ use crate::parser::{Parsed, parse_query};
 use crate::sequence::{CompiledSequence, compile_sequence};
 use crate::suppress::Suppression;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::path::PathBuf;
 
 /// `[[rule.threat]]`: one ATT&CK tactic and its techniques.
@@ -104,7 +103,7 @@ pub fn compile_eql(query: &str) -> Result<RuleQuery, Error> {
 impl Rule {
     /// Does this single-event rule match the event? Always false for a
     /// sequence, which needs an [`crate::engine::Engine`] to follow events.
-    pub fn matches(&self, event: &Value) -> bool {
+    pub fn matches(&self, event: &dyn crate::document::Document) -> bool {
         match &self.query {
             RuleQuery::Event(c) => c.matches(event),
             RuleQuery::Sequence(_) => false,

@@ -11,10 +11,11 @@
 
 use crate::casefold::fold;
 use crate::compile::{Compiled, Node, Operand};
+use crate::document::{Document, exists, scalars};
 use crate::project::FieldSet;
 use crate::rule::{Rule, RuleQuery};
-use crate::value::{FieldPath, Val};
-use serde_json::Value;
+use crate::sequence::KeyPath;
+use crate::value::FieldPath;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -33,7 +34,19 @@ const N_KEYS: usize = 6;
 
 fn key_paths() -> &'static [FieldPath; N_KEYS] {
     static P: OnceLock<[FieldPath; N_KEYS]> = OnceLock::new();
-    P.get_or_init(|| KEY_FIELDS.map(|f| FieldPath::new(f.split('.').map(str::to_string).collect())))
+    P.get_or_init(|| KEY_FIELDS.map(FieldPath::dotted_name))
+}
+
+/// Fields whose presence a query may require (a positive test on them in
+/// its top-level `and`): the index drops such a query for an event without
+/// the field. `container.id`: nearly every container rule tests it, and
+/// host processes (most of a node's execs) have none.
+const PRESENCE_FIELDS: [&str; N_PRESENCE] = ["container.id"];
+const N_PRESENCE: usize = 1;
+
+fn presence_paths() -> &'static [FieldPath; N_PRESENCE] {
+    static P: OnceLock<[FieldPath; N_PRESENCE]> = OnceLock::new();
+    P.get_or_init(|| PRESENCE_FIELDS.map(FieldPath::dotted_name))
 }
 
 fn category_path() -> &'static FieldPath {
@@ -48,15 +61,15 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn collect(&self, event: &Value, out: &mut Vec<usize>) {
+    fn collect(&self, event: &dyn Document, out: &mut Vec<usize>) {
         out.extend_from_slice(&self.always);
         for (i, path) in key_paths().iter().enumerate() {
             if self.keyed[i].is_empty() {
                 continue;
             }
-            path.any(event, &mut |v| {
+            scalars(event, path, &mut |v| {
                 // Same keyword view as the evaluator, so numbers index like their text.
-                if let Some(k) = Val::from_json(v).as_ref().and_then(Val::keyword)
+                if let Some(k) = v.keyword()
                     && let Some(ids) = self.keyed[i].get(fold(&k).as_ref())
                 {
                     out.extend_from_slice(ids);
@@ -82,6 +95,8 @@ pub enum Owner {
 pub struct RuleSet {
     rules: Vec<Rule>,
     owners: Vec<Owner>,
+    /// Per matcher, the [`PRESENCE_FIELDS`] its query needs present.
+    requires: Vec<[bool; N_PRESENCE]>,
     by_category: HashMap<String, Bucket>,
     any_category: Bucket,
 }
@@ -92,25 +107,33 @@ impl RuleSet {
             rules,
             ..RuleSet::default()
         };
-        let mut matchers: Vec<(Owner, &Compiled)> = Vec::new();
+        // (owner, query, join keys an event needs to take part)
+        let mut matchers: Vec<(Owner, &Compiled, &[KeyPath])> = Vec::new();
         for (idx, rule) in set.rules.iter().enumerate() {
             match &rule.query {
-                RuleQuery::Event(c) => matchers.push((Owner::Rule(idx), c)),
+                RuleQuery::Event(c) => matchers.push((Owner::Rule(idx), c, &[])),
                 RuleQuery::Sequence(s) => {
                     for (m, c) in s.matchers.iter().enumerate() {
+                        let keys: &[KeyPath] = if s.until == Some(m) { &[] } else { &s.keys[m] };
                         matchers.push((
                             Owner::Stage {
                                 rule: idx,
                                 matcher: m,
                             },
                             c,
+                            keys,
                         ));
                     }
                 }
             }
         }
-        for (id, (owner, c)) in matchers.into_iter().enumerate() {
+        for (id, (owner, c, keys)) in matchers.into_iter().enumerate() {
             set.owners.push(owner);
+            // A stage's event without a (non-optional) join key is kept out.
+            set.requires.push(PRESENCE_FIELDS.map(|f| {
+                requires_present(&c.root, f)
+                    || keys.iter().any(|k| !k.optional && k.path.dotted() == f)
+            }));
             let bucket = match &c.category {
                 Some(cat) => set.by_category.entry(cat.clone()).or_default(),
                 None => &mut set.any_category,
@@ -162,21 +185,46 @@ impl RuleSet {
     /// `fields().project(doc)` gives the same matches as `doc` itself.
     pub fn fields(&self) -> FieldSet {
         let mut set = FieldSet::new();
-        set.insert(&category_path().segments);
-        for p in key_paths() {
+        for p in self.paths() {
             set.insert(&p.segments);
         }
-        let mut paths = Vec::new();
+        set
+    }
+
+    /// Every path the rules and the index read (with repeats).
+    pub fn paths(&self) -> Vec<&FieldPath> {
+        let mut paths: Vec<&FieldPath> = Self::index_paths().collect();
         for r in &self.rules {
             match &r.query {
                 RuleQuery::Event(c) => c.root.fields(&mut paths),
                 RuleQuery::Sequence(s) => s.fields(&mut paths),
             }
         }
-        for p in paths {
-            set.insert(&p.segments);
+        paths
+    }
+
+    /// Every path the rules and the index read, each with whether the
+    /// objects it reaches are read as JSON (KQL nested queries).
+    pub fn plan_paths(&self) -> Vec<(&FieldPath, bool)> {
+        let mut out: Vec<(&FieldPath, bool)> =
+            self.paths().into_iter().map(|p| (p, false)).collect();
+        let mut nested = Vec::new();
+        for r in &self.rules {
+            match &r.query {
+                RuleQuery::Event(c) => c.root.nested_paths(&mut nested),
+                RuleQuery::Sequence(s) => s
+                    .matchers
+                    .iter()
+                    .for_each(|m| m.root.nested_paths(&mut nested)),
+            }
         }
-        set
+        out.extend(nested.into_iter().map(|p| (p, true)));
+        out
+    }
+
+    /// A capture plan for what [`RuleSet::matched`] reads.
+    pub fn plan(&self) -> crate::capture::Plan {
+        crate::capture::Plan::new(self.plan_paths())
     }
 
     fn compiled(&self, owner: Owner) -> &Compiled {
@@ -189,26 +237,58 @@ impl RuleSet {
     }
 
     /// The matchers whose query matches `event`, in load order, each once.
-    pub fn matched(&self, event: &Value, out: &mut Vec<Owner>) {
-        let mut cand = Vec::new();
-        category_path().any(event, &mut |v| {
-            if let Some(b) = v.as_str().and_then(|c| self.by_category.get(c)) {
-                b.collect(event, &mut cand);
+    pub fn matched(&self, event: &dyn Document, out: &mut Vec<Owner>) {
+        self.matched_with(event, &mut Vec::new(), out);
+    }
+
+    /// [`RuleSet::matched`] with a reused scratch vector.
+    pub fn matched_with(&self, event: &dyn Document, cand: &mut Vec<usize>, out: &mut Vec<Owner>) {
+        self.candidates(event, cand);
+        self.matched_among(event, cand, out);
+    }
+
+    /// The matchers the index lets `event` through to, sorted, each once.
+    /// It reads only [`RuleSet::index_paths`].
+    pub fn candidates(&self, event: &dyn Document, cand: &mut Vec<usize>) {
+        cand.clear();
+        scalars(event, category_path(), &mut |v| {
+            if let crate::value::Val::Str(c) = &v
+                && let Some(b) = self.by_category.get(c.as_ref())
+            {
+                b.collect(event, cand);
             }
             false
         });
-        self.any_category.collect(event, &mut cand);
+        self.any_category.collect(event, cand);
         cand.sort_unstable();
         cand.dedup();
+        let present = presence_paths().each_ref().map(|p| exists(event, p));
+        cand.retain(|&i| {
+            self.requires[i]
+                .iter()
+                .zip(present)
+                .all(|(&needed, here)| here || !needed)
+        });
+    }
+
+    /// Those of the candidates `cand` whose query matches `event`.
+    pub fn matched_among(&self, event: &dyn Document, cand: &[usize], out: &mut Vec<Owner>) {
         out.extend(
-            cand.into_iter()
-                .map(|i| self.owners[i])
+            cand.iter()
+                .map(|&i| self.owners[i])
                 .filter(|o| self.compiled(*o).matches(event)),
         );
     }
 
+    /// The fields the index reads.
+    pub fn index_paths() -> impl Iterator<Item = &'static FieldPath> {
+        std::iter::once(category_path())
+            .chain(key_paths())
+            .chain(presence_paths())
+    }
+
     /// The single-event rules matching `event`, in load order, each once.
-    pub fn matching<'a>(&'a self, event: &Value) -> Vec<&'a Rule> {
+    pub fn matching<'a>(&'a self, event: &dyn Document) -> Vec<&'a Rule> {
         let mut owners = Vec::new();
         self.matched(event, &mut owners);
         owners
@@ -224,6 +304,24 @@ impl RuleSet {
 fn owner_rule(o: Owner) -> usize {
     match o {
         Owner::Rule(r) | Owner::Stage { rule: r, .. } => r,
+    }
+}
+
+/// Whether `node` can only be true when `field` has a value: a positive
+/// string test on it (`==`, `in`, `like`, `:`, ... are false on a missing
+/// field) or `field != null`, in its top-level `and`.
+fn requires_present(node: &Node, field: &str) -> bool {
+    match node {
+        Node::Str {
+            src: Operand::Field(p),
+            ..
+        } => p.dotted() == field,
+        Node::Not(inner) => {
+            matches!(&**inner, Node::IsNull(Operand::Field(p)) if p.dotted() == field)
+        }
+        Node::And(xs) => xs.iter().any(|x| requires_present(x, field)),
+        Node::Or(xs) => !xs.is_empty() && xs.iter().all(|x| requires_present(x, field)),
+        _ => false,
     }
 }
 

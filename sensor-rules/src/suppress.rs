@@ -9,8 +9,9 @@
 //! is written again carrying `docs_count`, `start` and `end`: Elastic updates
 //! the alert document in place, and a stream can only append.
 
+use crate::document::{Document, Leaf, has_str};
 use crate::rule::RuleMeta;
-use crate::value::FieldPath;
+use crate::value::{FieldPath, Val};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, VecDeque};
@@ -88,7 +89,7 @@ impl TryFrom<RawSuppression> for Suppression {
             group_by: r
                 .group_by
                 .iter()
-                .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+                .map(|f| FieldPath::dotted_name(f))
                 .collect(),
             duration_ms,
             missing,
@@ -135,7 +136,7 @@ pub fn default_group_fields() -> &'static [FieldPath; 8] {
             "user.name",
             "kubernetes.audit.requestURI",
         ]
-        .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
+        .map(FieldPath::dotted_name)
     })
 }
 
@@ -166,11 +167,11 @@ pub struct Suppressor {
     pub count_alerts: u64,
 }
 
-fn first_value(path: &FieldPath, ev: &Value) -> Option<Value> {
+fn first_value(path: &FieldPath, ev: &dyn Document) -> Option<Value> {
     let mut vals = Vec::new();
-    path.any(ev, &mut |v| {
-        if !v.is_null() {
-            vals.push(v.clone());
+    ev.leaves(path, &mut |l| {
+        if !matches!(l, Leaf::Scalar(Val::Null)) {
+            vals.push(l.to_json());
         }
         false
     });
@@ -181,12 +182,12 @@ fn first_value(path: &FieldPath, ev: &Value) -> Option<Value> {
     }
 }
 
-fn is_file_event(ev: &Value) -> bool {
-    default_group_fields()[4].any(ev, &mut |v| v.as_str() == Some("file"))
+fn is_file_event(ev: &dyn Document) -> bool {
+    has_str(ev, &default_group_fields()[4], "file")
 }
 
-fn is_audit_event(ev: &Value) -> bool {
-    default_group_fields()[5].any(ev, &mut |v| v.as_str() == Some("kubernetes.audit_logs"))
+fn is_audit_event(ev: &dyn Document) -> bool {
+    has_str(ev, &default_group_fields()[5], "kubernetes.audit_logs")
 }
 
 fn set_suppression(alert: &mut Value, terms: &[(String, Value)], w: (i64, i64, u64)) {
@@ -229,7 +230,7 @@ impl Suppressor {
         &mut self,
         rule: usize,
         meta: &RuleMeta,
-        view: &Value,
+        view: &dyn Document,
         now_ns: i64,
         build: &mut dyn FnMut() -> Vec<Value>,
     ) -> Option<Vec<Value>> {
@@ -329,7 +330,7 @@ impl Suppressor {
 
     /// May one more alert of `rule` for this container (or host) be written
     /// now? Counts the ones it holds back.
-    fn rate_check(&mut self, rule: usize, view: &Value, now_ns: i64) -> bool {
+    fn rate_check(&mut self, rule: usize, view: &dyn Document, now_ns: i64) -> bool {
         if self.cfg.rate_cap == 0 {
             return true;
         }

@@ -3,6 +3,8 @@
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// A scalar produced while evaluating an expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,12 +94,36 @@ pub fn compare(a: &Val, b: &Val) -> Option<Ordering> {
     }
 }
 
+/// A field path's number, the same for equal segments in the whole
+/// process: a captured document ([`crate::capture`]) finds a path's values
+/// by it with one index instead of comparing names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(pub u32);
+
+impl FieldId {
+    /// The id of these segments (assigned on first sight, at rule load).
+    fn of(segments: &[String]) -> FieldId {
+        static IDS: OnceLock<Mutex<HashMap<Vec<String>, u32>>> = OnceLock::new();
+        let mut ids = IDS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let next = ids.len() as u32;
+        FieldId(*ids.entry(segments.to_vec()).or_insert(next))
+    }
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// A compiled field path. Besides nested objects it accepts literal dotted
 /// keys at any level (`{"process.name": ..}`, `{"process": {"parent.name": ..}}`),
 /// since some ECS sources flatten; the joined keys are built once here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldPath {
     pub segments: Vec<String>,
+    pub id: FieldId,
     /// `joined[i]` = for each end `j > i + 1`, the key `segments[i..j].join(".")`.
     joined: Vec<Vec<(usize, String)>>,
 }
@@ -112,7 +138,16 @@ impl FieldPath {
                     .collect()
             })
             .collect();
-        FieldPath { segments, joined }
+        FieldPath {
+            id: FieldId::of(&segments),
+            segments,
+            joined,
+        }
+    }
+
+    /// A dotted name such as `process.parent.name`.
+    pub fn dotted_name(name: &str) -> FieldPath {
+        FieldPath::new(name.split('.').map(str::to_string).collect())
     }
 
     pub fn dotted(&self) -> String {

@@ -225,18 +225,23 @@ fn shipped_examples() -> Vec<(String, usize, Value)> {
 }
 
 #[test]
-fn projection_onto_the_rules_fields_matches_like_the_full_document() {
+fn projection_and_capture_onto_the_rules_fields_match_like_the_full_document() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
     let rules = RuleSet::from_rules(sensor_rules::loader::load_dir(&dir).unwrap().rules);
     let fields = rules.fields();
+    let plan = rules.plan();
+    let mut cap = sensor_rules::Captured::default();
     let examples = shipped_examples();
     assert!(examples.len() > 50, "only {} examples", examples.len());
     let mut matched = 0;
     for (file, line, event) in &examples {
-        let (mut full, mut projected) = (Vec::new(), Vec::new());
+        let (mut full, mut projected, mut captured) = (Vec::new(), Vec::new(), Vec::new());
         rules.matched(event, &mut full);
         rules.matched(&fields.project(event), &mut projected);
+        plan.capture(event, &mut cap);
+        rules.matched(&plan.doc(&cap), &mut captured);
         assert_eq!(projected, full, "{file}:{line}");
+        assert_eq!(captured, full, "{file}:{line} captured");
         matched += usize::from(!full.is_empty());
     }
     assert!(matched > 20, "only {matched} examples match anything");
@@ -258,4 +263,107 @@ fn fields_include_every_field_a_query_reads_and_the_index_keys() {
                "process": {"name": "n", "command_line": "long", "parent": {"name": "p"}},
                "user": {"id": "0"}})
     );
+}
+
+#[test]
+fn a_typed_event_raises_the_alerts_its_json_raises_sequences_included() {
+    use sensor_rules::engine::{Engine, EngineConfig};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let rules = || sensor_rules::loader::load_dir(&dir).unwrap().rules;
+    let (mut json, mut typed) = (
+        Engine::new(rules(), EngineConfig::unsuppressed()),
+        Engine::new(rules(), EngineConfig::unsuppressed()),
+    );
+    let ids = |alerts: &[Value]| -> Vec<String> {
+        alerts
+            .iter()
+            .map(|a| format!("{}", a["rule"]["id"]))
+            .collect()
+    };
+    let mut alerts = 0;
+    for (file, line, event) in shipped_examples() {
+        let ts = sensor_rules::date::parse_timestamp_ns(event["@timestamp"].as_str().unwrap_or(""));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        json.process(&event, &mut || event.clone(), &mut a);
+        typed.process_typed(&event, ts, &mut || event.clone(), &mut b);
+        assert_eq!(ids(&b), ids(&a), "{file}:{line}");
+        alerts += a.len();
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    json.finish(&mut a);
+    typed.finish(&mut b);
+    assert_eq!(ids(&b), ids(&a), "at the end");
+    assert!(alerts > 20, "only {alerts} alerts");
+    assert!(json.stats().sequences > 0, "no sequence completed");
+}
+
+#[test]
+fn the_index_lets_through_every_rule_that_matches_a_shipped_example() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let set = RuleSet::from_rules(sensor_rules::loader::load_dir(&dir).unwrap().rules);
+    for (file, line, event) in shipped_examples() {
+        let direct: Vec<&Rule> = set.rules().iter().filter(|r| r.matches(&event)).collect();
+        assert_eq!(
+            names(&set.matching(&event)),
+            names(&direct),
+            "{file}:{line}"
+        );
+    }
+}
+
+#[test]
+fn a_query_testing_container_id_is_no_candidate_for_a_host_event() {
+    let set = RuleSet::from_rules(vec![
+        r(
+            "in_container",
+            r#"process where event.action == "exec" and container.id like "*""#,
+        ),
+        r(
+            "not_null",
+            r#"process where event.action == "exec" and container.id != null"#,
+        ),
+        r(
+            "either",
+            r#"process where event.action == "exec" and (container.id : "a*" or container.id == "b")"#,
+        ),
+        r(
+            "host_too",
+            r#"process where event.action == "exec" and (container.id like "*" or process.name == "sh")"#,
+        ),
+        r(
+            "absent",
+            r#"process where event.action == "exec" and container.id == null"#,
+        ),
+    ]);
+    let host = exec("sh", &["sh"]);
+    let mut cand = Vec::new();
+    set.candidates(&host, &mut cand);
+    assert_eq!(cand, [3, 4]);
+    assert_eq!(names(&set.matching(&host)), ["host_too", "absent"]);
+    let mut in_pod = exec("sh", &["sh"]);
+    in_pod["container"] = json!({"id": "abc"});
+    set.candidates(&in_pod, &mut cand);
+    assert_eq!(cand, [0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn a_sequence_stage_is_no_candidate_for_an_event_missing_its_join_key() {
+    let set = RuleSet::from_rules(vec![
+        r(
+            "seq",
+            r#"sequence by container.id [process where process.name == "curl"] [process where event.action == "exec"]"#,
+        ),
+        r(
+            "optional",
+            r#"sequence by ?container.id [process where process.name == "curl"] [process where event.action == "exec"]"#,
+        ),
+    ]);
+    let mut cand = Vec::new();
+    set.candidates(&exec("curl", &["curl"]), &mut cand);
+    // Both stages of `optional` only: `seq` joins on a container id.
+    assert_eq!(cand, [2, 3]);
+    let mut in_pod = exec("curl", &["curl"]);
+    in_pod["container"] = json!({"id": "abc"});
+    set.candidates(&in_pod, &mut cand);
+    assert_eq!(cand, [0, 1, 2, 3]);
 }

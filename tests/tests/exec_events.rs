@@ -84,6 +84,55 @@ fn working_directory_of_a_running_process_is_reported() {
 }
 
 #[test]
+fn working_directory_of_a_process_that_exits_at_once_comes_from_the_kernel() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let agent = Agent::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("cwd");
+    // Gone before user space could read /proc/<pid>/cwd: only the exec
+    // record can say where it ran.
+    run(Command::new("/bin/true")
+        .arg(&marker)
+        .current_dir(dir.path()));
+    let v = agent.wait_for("the marked true", EVENT_TIMEOUT, exec_with_arg(&marker));
+    assert_eq!(
+        v["process"]["working_directory"],
+        canonical(dir.path().to_str().unwrap()),
+        "{v}"
+    );
+    agent.stop();
+}
+
+#[test]
+fn working_directory_deeper_than_the_kernel_walk_is_read_from_proc() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    let _serial = serial();
+    let agent = Agent::start(&[]);
+    let top = tempfile::tempdir().unwrap();
+    // Past the walk's 16 steps (the exec record says it was cut).
+    let deep = (0..20).fold(top.path().to_path_buf(), |p, i| p.join(format!("d{i}")));
+    std::fs::create_dir_all(&deep).unwrap();
+    let mut child = Command::new("/bin/sleep")
+        .arg("3")
+        .current_dir(&deep)
+        .spawn()
+        .unwrap();
+    let v = agent.wait_for("the sleep", EVENT_TIMEOUT, exec_of_pid(child.id()));
+    child.wait().unwrap();
+    assert_eq!(
+        v["process"]["working_directory"],
+        canonical(deep.to_str().unwrap()),
+        "{v}"
+    );
+    agent.stop();
+}
+
+#[test]
 fn tp_btf_hooks_report_the_same_exec_fields() {
     if !require_root_and_bpf() {
         return;
@@ -91,8 +140,10 @@ fn tp_btf_hooks_report_the_same_exec_fields() {
     let _serial = serial();
     let agent = Agent::start(&["--tp-btf"]);
     let marker = unique_marker("tp-btf");
+    let dir = tempfile::tempdir().unwrap();
     let pid = run(Command::new("/bin/echo")
         .args([marker.as_str(), "x y"])
+        .current_dir(dir.path())
         .stdout(Stdio::null()));
     let v = agent.wait_for("the marked echo", EVENT_TIMEOUT, exec_with_arg(&marker));
     let p = &v["process"];
@@ -101,6 +152,10 @@ fn tp_btf_hooks_report_the_same_exec_fields() {
     assert_eq!(p["pid"], pid);
     assert_eq!(p["parent"]["pid"], std::process::id());
     assert_eq!(p["Ext"]["args_truncated"], false);
+    assert_eq!(
+        p["working_directory"],
+        canonical(dir.path().to_str().unwrap())
+    );
     let done = agent.stop();
     for hook in [
         "sched_process_exec",

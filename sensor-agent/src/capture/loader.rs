@@ -4,7 +4,7 @@
 use anyhow::{Context, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, PerCpuArray, RingBuf},
+    maps::{Array, MapData, PerCpuArray, ProgramArray, RingBuf},
     programs::{BtfTracePoint, RawTracePoint},
 };
 use sensor_common::{
@@ -340,10 +340,16 @@ fn load_and_attach(
     let mut modes = Vec::new();
     for &(tp, btf_prog, raw_prog) in HOOKS {
         let mode = if let Some(aya_btf) = aya_btf {
+            if tp == EXEC_HOOK {
+                load_exec_cwd(&mut ebpf, AttachMode::TpBtf, Some(aya_btf));
+            }
             match attach_btf(&mut ebpf, tp, btf_prog, aya_btf) {
                 Ok(()) => AttachMode::TpBtf,
                 Err(e) => {
                     warn!("tp_btf/{tp} unavailable ({e:#}); falling back to raw_tp");
+                    if tp == EXEC_HOOK {
+                        load_exec_cwd(&mut ebpf, AttachMode::RawTp, None);
+                    }
                     attach_raw(&mut ebpf, tp, raw_prog).with_context(|| {
                         format!("neither tp_btf nor raw_tp could attach to {tp}")
                     })?;
@@ -351,6 +357,9 @@ fn load_and_attach(
                 }
             }
         } else {
+            if tp == EXEC_HOOK {
+                load_exec_cwd(&mut ebpf, AttachMode::RawTp, None);
+            }
             attach_raw(&mut ebpf, tp, raw_prog)?;
             AttachMode::RawTp
         };
@@ -358,6 +367,48 @@ fn load_and_attach(
         modes.push((tp, mode));
     }
     Ok((ebpf, modes))
+}
+
+const EXEC_HOOK: &str = "sched_process_exec";
+
+/// Loads the exec record's working-directory program for `mode` and puts
+/// it where the exec program enters it. Without it the exec records go
+/// out with no working directory and user space reads /proc, so a failure
+/// here is a warning.
+fn load_exec_cwd(ebpf: &mut Ebpf, mode: AttachMode, btf: Option<&aya::Btf>) {
+    let (prog, map) = match mode {
+        AttachMode::TpBtf => ("sensor_exec_cwd", "EXEC_CWD_BTF"),
+        _ => ("sensor_exec_cwd_raw", "EXEC_CWD_RAW"),
+    };
+    let loaded = (|| -> anyhow::Result<()> {
+        let fd = match (mode, btf) {
+            (AttachMode::TpBtf, Some(btf)) => {
+                let p: &mut BtfTracePoint = ebpf
+                    .program_mut(prog)
+                    .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
+                    .try_into()?;
+                p.load(EXEC_HOOK, btf).map_err(verifier_detail)?;
+                p.fd()?.try_clone()?
+            }
+            _ => {
+                let p: &mut RawTracePoint = ebpf
+                    .program_mut(prog)
+                    .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
+                    .try_into()?;
+                p.load().map_err(verifier_detail)?;
+                p.fd()?.try_clone()?
+            }
+        };
+        let mut array: ProgramArray<_> =
+            ProgramArray::try_from(ebpf.map_mut(map).ok_or_else(|| anyhow!("no {map} map"))?)?;
+        array.set(0, &fd, 0)?;
+        Ok(())
+    })();
+    if let Err(e) = loaded {
+        warn!(
+            "{e:#}\nexec working directories are read from /proc/<pid>/cwd instead of the kernel"
+        );
+    }
 }
 
 fn attach_btf(ebpf: &mut Ebpf, tp: &str, prog: &str, btf: &aya::Btf) -> anyhow::Result<()> {

@@ -144,14 +144,19 @@ impl Detector {
         }
     }
 
-    /// Appends the alert lines for one ECS event to `out`. Rules run on the
-    /// projection of `event` onto the fields they read; the whole JSON tree
-    /// is built only for an event that raised an alert or that a sequence
-    /// keeps.
-    pub fn evaluate<T: Serialize + ?Sized>(&mut self, event: &T, out: &mut Vec<Value>) {
-        let view = self.engine.fields().project(event);
-        self.engine.process(
-            &view,
+    /// Appends the alert lines for one ECS event to `out`. Rules read the
+    /// event captured onto the fields they read (no JSON tree); the whole
+    /// tree is built only for an event that raised an alert or that a
+    /// sequence keeps. `ts_ns` is its `@timestamp`, when known as a number.
+    pub fn evaluate<T: Serialize + ?Sized>(
+        &mut self,
+        event: &T,
+        ts_ns: Option<i64>,
+        out: &mut Vec<Value>,
+    ) {
+        self.engine.process_typed(
+            event,
+            ts_ns,
             &mut || serde_json::to_value(event).unwrap_or(Value::Null),
             out,
         );
@@ -241,12 +246,13 @@ mod tests {
         let mut d = Detector::load(dir.path(), EngineConfig::unsuppressed()).unwrap();
         let ev = json!({"event": {"category": ["process"]}, "process": {"name": "curl"}});
         let mut alerts = Vec::new();
-        d.evaluate(&ev, &mut alerts);
+        d.evaluate(&ev, None, &mut alerts);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0]["event"]["kind"], "alert");
         alerts.clear();
         d.evaluate(
             &json!({"event": {"category": ["process"]}, "process": {"name": "ls"}}),
+            None,
             &mut alerts,
         );
         assert!(alerts.is_empty());

@@ -1,6 +1,7 @@
 //! Arbitrary JSON events against a fixed rule set (all operators, functions,
 //! arrays, nested and flattened keys) and alert building; the projection onto
-//! the rules' fields must match exactly as the whole event does.
+//! the rules' fields, and the capture through their plan, must match
+//! exactly as the whole event does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -35,6 +36,11 @@ fn rules() -> &'static RuleSet {
     })
 }
 
+fn plan() -> &'static sensor_rules::Plan {
+    static P: OnceLock<sensor_rules::Plan> = OnceLock::new();
+    P.get_or_init(|| rules().plan())
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;
@@ -46,6 +52,14 @@ fuzz_target!(|data: &[u8]| {
         ids(&rules().matching(&projected)),
         ids(&matched),
         "projection {projected} of {event}"
+    );
+    let plan = plan();
+    let mut cap = sensor_rules::Captured::default();
+    plan.capture(&event, &mut cap);
+    assert_eq!(
+        ids(&rules().matching(&plan.doc(&cap))),
+        ids(&matched),
+        "capture of {event}"
     );
     for rule in matched {
         let alert = sensor_rules::alert::build_alert(rule, &event);

@@ -11,13 +11,16 @@
 pub mod sequence;
 
 use crate::alert::{alert_id, build_alert, build_sequence_alerts, set_kibana_alert};
+use crate::capture::{Captured, Plan};
+use crate::document::Document;
 use crate::new_terms::{NewTerms, NewTermsConfig, Verdict};
 use crate::project::FieldSet;
 use crate::rule::{Rule, RuleQuery};
 use crate::ruleset::{Owner, RuleSet};
 use crate::suppress::{SuppressConfig, Suppressor, default_group_fields};
 use crate::value::FieldPath;
-use sequence::{Matched, Outcome, SeqState, ended_entity};
+use sequence::{Matched, Outcome, SeqState, ended_entity, ended_entity_paths};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -94,10 +97,6 @@ pub struct EngineStats {
     pub new_terms_evicted: u64,
 }
 
-struct Paths {
-    timestamp: FieldPath,
-}
-
 /// What [`Engine::reload`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reloaded {
@@ -115,10 +114,19 @@ pub struct Engine {
     cfg: EngineConfig,
     set: RuleSet,
     fields: FieldSet,
+    /// The same fields, for capturing typed events ([`Engine::process_typed`]).
+    plan: Plan,
+    /// The few fields the index (and process-exit tracking) reads: a typed
+    /// event is captured with this plan first, and in full only if a rule
+    /// may match it.
+    index_plan: Plan,
+    /// Reused by every capture.
+    captured: Captured,
+    /// Candidate matchers of the event at hand (reused).
+    cand: Vec<usize>,
     states: Vec<Option<SeqState>>,
     suppress: Suppressor,
     terms: NewTerms,
-    paths: Paths,
     ord: u64,
     now_ns: i64,
     swept_ns: i64,
@@ -159,38 +167,44 @@ impl Engine {
             .rules()
             .iter()
             .any(|r| matches!(&r.query, RuleQuery::Sequence(s) if s.entity_key.is_some()));
-        let mut fields = set.fields();
-        let timestamp = FieldPath::new(vec!["@timestamp".into()]);
-        fields.insert(&timestamp.segments);
-        for p in default_group_fields().iter() {
-            fields.insert(&p.segments);
-        }
+        let timestamp = FieldPath::dotted_name("@timestamp");
+        // (path, whether objects there are read as JSON: only the nested
+        // KQL queries do).
+        let mut paths = set.plan_paths();
+        paths.push((&timestamp, false));
+        paths.extend(default_group_fields().iter().map(|p| (p, false)));
         for r in set.rules() {
             if let Some(s) = &r.meta.suppression {
-                for p in &s.group_by {
-                    fields.insert(&p.segments);
-                }
+                paths.extend(s.group_by.iter().map(|p| (p, false)));
             }
-        }
-        for r in set.rules() {
             if let Some(nt) = &r.meta.new_terms {
-                for p in &nt.fields {
-                    fields.insert(&p.segments);
-                }
+                paths.extend(nt.fields.iter().map(|p| (p, false)));
             }
         }
         if has_entity_keys {
-            fields.insert(&["event", "type"]);
-            fields.insert(&["process", "entity_id"]);
+            paths.extend(ended_entity_paths().iter().map(|p| (p, false)));
         }
+        let mut fields = FieldSet::new();
+        for (p, _) in &paths {
+            fields.insert(&p.segments);
+        }
+        let plan = Plan::new(paths);
+        let index_plan = Plan::new(
+            RuleSet::index_paths()
+                .chain(ended_entity_paths())
+                .map(|p| (p, false)),
+        );
         Engine {
             cfg,
             set,
             fields,
+            plan,
+            index_plan,
+            captured: Captured::default(),
+            cand: Vec::new(),
             states,
             suppress: Suppressor::new(cfg.suppress),
             terms: NewTerms::new(cfg.new_terms),
-            paths: Paths { timestamp },
             ord: 0,
             now_ns: i64::MIN,
             swept_ns: i64::MIN,
@@ -299,27 +313,84 @@ impl Engine {
         std::mem::take(&mut self.notices)
     }
 
-    fn event_time(&self, view: &Value) -> Option<i64> {
-        let mut ts = None;
-        self.paths.timestamp.any(view, &mut |v| {
-            ts = v.as_str().and_then(crate::date::parse_timestamp_ns);
-            true
-        });
-        ts
+    /// The plan typed events are captured with (every path the engine reads).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
-    /// Evaluates one event. `view` is what the rules read (the document, or
-    /// its projection onto [`Engine::fields`]); `full` builds the whole
-    /// document, called at most once and only when an alert or a sequence
-    /// stage needs it. Alert documents are appended to `out`.
-    pub fn process(&mut self, view: &Value, full: &mut dyn FnMut() -> Value, out: &mut Vec<Value>) {
+    /// [`Engine::process`] for a typed event: it is captured onto the
+    /// fields the engine reads (no JSON tree is built). `ts_ns` is its
+    /// `@timestamp` when the caller has it as a number.
+    ///
+    /// The index's few fields are captured first: an event no rule can
+    /// match (most of them: two of the three records of every exec in a
+    /// storm) is then done without the full capture, which costs as much
+    /// as writing the event.
+    pub fn process_typed<T: Serialize + ?Sized>(
+        &mut self,
+        event: &T,
+        ts_ns: Option<i64>,
+        full: &mut dyn FnMut() -> Value,
+        out: &mut Vec<Value>,
+    ) {
+        let mut cap = std::mem::take(&mut self.captured);
+        let mut cand = std::mem::take(&mut self.cand);
+        let (plan, index_plan) = (
+            std::mem::take(&mut self.plan),
+            std::mem::take(&mut self.index_plan),
+        );
+        index_plan.capture(event, &mut cap);
+        self.set.candidates(&index_plan.doc(&cap), &mut cand);
+        match ts_ns {
+            Some(ns) if cand.is_empty() => {
+                cap.set_timestamp_ns(ns);
+                self.process_among(&index_plan.doc(&cap), &cand, full, out);
+            }
+            _ => {
+                plan.capture(event, &mut cap);
+                if let Some(ns) = ts_ns {
+                    cap.set_timestamp_ns(ns);
+                }
+                self.process_among(&plan.doc(&cap), &cand, full, out);
+            }
+        }
+        (self.plan, self.index_plan) = (plan, index_plan);
+        self.captured = cap;
+        self.cand = cand;
+    }
+
+    /// Evaluates one event. `view` is what the rules read (the document,
+    /// its projection onto [`Engine::fields`], or a capture with
+    /// [`Engine::plan`]); `full` builds the whole document, called at most
+    /// once and only when an alert or a sequence stage needs it. Alert
+    /// documents are appended to `out`.
+    pub fn process(
+        &mut self,
+        view: &dyn Document,
+        full: &mut dyn FnMut() -> Value,
+        out: &mut Vec<Value>,
+    ) {
+        let mut cand = std::mem::take(&mut self.cand);
+        self.set.candidates(view, &mut cand);
+        self.process_among(view, &cand, full, out);
+        self.cand = cand;
+    }
+
+    /// [`Engine::process`] once the index has given the candidates.
+    fn process_among(
+        &mut self,
+        view: &dyn Document,
+        cand: &[usize],
+        full: &mut dyn FnMut() -> Value,
+        out: &mut Vec<Value>,
+    ) {
         self.ord += 1;
         self.stats.events += 1;
-        let ts = self.event_time(view).unwrap_or(self.now_ns.max(0));
+        let ts = view.timestamp_ns().unwrap_or(self.now_ns.max(0));
         self.now_ns = self.now_ns.max(ts);
         let mut owners = std::mem::take(&mut self.owners);
         owners.clear();
-        self.set.matched(view, &mut owners);
+        self.set.matched_among(view, cand, &mut owners);
         let mut doc: Option<Arc<Value>> = None;
         let mut text: Option<Arc<str>> = None;
         let mut i = 0;
@@ -402,7 +473,7 @@ impl Engine {
         &mut self,
         rule: usize,
         outcome: Outcome,
-        view: Option<&Value>,
+        view: Option<&dyn Document>,
         out: &mut Vec<Value>,
     ) {
         for events in outcome.completed {
@@ -415,7 +486,7 @@ impl Engine {
             } else {
                 None
             };
-            let Some(key_view) = view.or(last.as_ref()) else {
+            let Some(key_view) = view.or(last.as_ref().map(|v| v as &dyn Document)) else {
                 continue;
             };
             let r = &self.set.rules()[rule];

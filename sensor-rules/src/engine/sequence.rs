@@ -17,6 +17,7 @@
 //! `@timestamp`: timestamps taken on different CPUs can be slightly out of
 //! order, and ordering by them would lose matches. Timestamps measure spans.
 
+use crate::document::{Document, Leaf, first_str, has_str};
 use crate::sequence::CompiledSequence;
 use crate::value::{FieldPath, Val};
 use serde_json::Value;
@@ -127,24 +128,24 @@ pub struct SeqState {
 
 /// Appends one key part: type-tagged so `"1"` and `1` stay apart, and
 /// separated so parts cannot run together. Case-sensitive, as in Elasticsearch.
-fn push_part(key: &mut String, v: &Value) {
-    match Val::from_json(v) {
-        Some(Val::Str(s)) => {
+fn push_part(key: &mut String, v: &Leaf<'_>) {
+    match v {
+        Leaf::Scalar(Val::Str(s)) => {
             key.push('s');
-            key.push_str(&s);
+            key.push_str(s);
         }
-        Some(Val::Int(i)) => {
+        Leaf::Scalar(Val::Int(i)) => {
             key.push('i');
             key.push_str(&i.to_string());
         }
-        Some(Val::Float(f)) => {
+        Leaf::Scalar(Val::Float(f)) => {
             key.push('f');
             key.push_str(&f.to_string());
         }
-        Some(Val::Bool(b)) => key.push(if b { 'T' } else { 'F' }),
+        Leaf::Scalar(Val::Bool(b)) => key.push(if *b { 'T' } else { 'F' }),
         _ => {
             key.push('j');
-            key.push_str(&v.to_string());
+            key.push_str(&v.to_json().to_string());
         }
     }
     key.push('\u{1f}');
@@ -157,15 +158,16 @@ fn push_part(key: &mut String, v: &Value) {
 pub fn join_key(
     keys: &[crate::sequence::KeyPath],
     entity: Option<usize>,
-    ev: &Value,
+    ev: &dyn Document,
 ) -> Option<(String, Option<String>)> {
     let mut key = String::new();
     let mut entity_id = None;
+    let mut vals: Vec<Leaf<'_>> = Vec::new();
     for (i, k) in keys.iter().enumerate() {
-        let mut vals: Vec<&Value> = Vec::new();
-        k.path.any(ev, &mut |v| {
-            if !v.is_null() {
-                vals.push(v);
+        vals.clear();
+        ev.leaves(&k.path, &mut |l| {
+            if !matches!(l, Leaf::Scalar(Val::Null)) {
+                vals.push(l);
             }
             false
         });
@@ -173,15 +175,17 @@ pub fn join_key(
             0 if k.optional => key.push_str("n\u{1f}"),
             0 => return None,
             1 => {
-                push_part(&mut key, vals[0]);
-                if entity == Some(i) {
-                    entity_id = vals[0].as_str().map(str::to_string);
+                push_part(&mut key, &vals[0]);
+                if entity == Some(i)
+                    && let Leaf::Scalar(Val::Str(s)) = &vals[0]
+                {
+                    entity_id = Some(s.to_string());
                 }
             }
             // A multi-valued key joins only on the same values in the same order.
             _ => {
-                let arr = Value::Array(vals.into_iter().cloned().collect());
-                push_part(&mut key, &arr);
+                let arr = Value::Array(vals.iter().map(Leaf::to_json).collect());
+                push_part(&mut key, &Leaf::Object(Some(&arr)));
             }
         }
     }
@@ -243,7 +247,7 @@ impl SeqState {
         &mut self,
         seq: &CompiledSequence,
         matchers: &[usize],
-        view: &Value,
+        view: &dyn Document,
         event: &mut dyn FnMut() -> Arc<str>,
         ord: u64,
         ts: i64,
@@ -500,22 +504,20 @@ impl SeqState {
 }
 
 /// `process.entity_id` of an event that ends a process, if it is one.
-pub fn ended_entity(ev: &Value) -> Option<String> {
-    // Built once: this runs on every event when a rule keys on entity ids.
-    static PATHS: OnceLock<[FieldPath; 3]> = OnceLock::new();
-    let [ty, cat, id] = PATHS.get_or_init(|| {
-        ["event.type", "event.category", "process.entity_id"]
-            .map(|f| FieldPath::new(f.split('.').map(str::to_string).collect()))
-    });
-    let ends = ty.any(ev, &mut |v| v.as_str() == Some("end"))
-        && cat.any(ev, &mut |v| v.as_str() == Some("process"));
+pub fn ended_entity(ev: &dyn Document) -> Option<String> {
+    let [ty, cat, id] = ended_entity_paths();
+    let ends = has_str(ev, ty, "end") && has_str(ev, cat, "process");
     if !ends {
         return None;
     }
-    let mut out = None;
-    id.any(ev, &mut |v| {
-        out = v.as_str().map(str::to_string);
-        true
-    });
-    out
+    first_str(ev, id)
+}
+
+/// The paths [`ended_entity`] reads (built once: it runs on every event
+/// when a rule keys on entity ids).
+pub fn ended_entity_paths() -> &'static [FieldPath; 3] {
+    static PATHS: OnceLock<[FieldPath; 3]> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        ["event.type", "event.category", "process.entity_id"].map(FieldPath::dotted_name)
+    })
 }

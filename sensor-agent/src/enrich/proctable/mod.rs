@@ -18,12 +18,7 @@
 //! evicted; [`ProcessTable::prune`] drops entries whose pid vanished from
 //! `/proc` (exit events lost to ring-buffer overflow).
 
-use std::{
-    collections::{HashMap, VecDeque},
-    os::unix::fs::MetadataExt,
-    path::PathBuf,
-    sync::Arc,
-};
+use std::{collections::VecDeque, os::unix::fs::MetadataExt, path::PathBuf, sync::Arc};
 
 use super::container::ContainerRef;
 use crate::decode::{CharDevice, ExecRecord, ExitRecord, ForkRecord, TaskInfo, Tty, split_args};
@@ -49,6 +44,11 @@ pub use ids::entity_id;
 pub(crate) use ids::fnv1a_128;
 use ids::tty_name;
 pub use model::*;
+
+/// Maps keyed by pid: hashed with foldhash, not SipHash (the table is
+/// probed several times per record; pids are not chosen by an attacker
+/// to collide, and a collision costs a probe, not correctness).
+type PidMap<V> = foldhash::HashMap<u32, V>;
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -106,7 +106,7 @@ pub struct TableStats {
 pub struct ProcessTable {
     cfg: TableConfig,
     ns_per_tick: u64,
-    live: HashMap<u32, Entry>,
+    live: PidMap<Entry>,
     order: VecDeque<(u32, u64)>,
     next_seq: u64,
     exited: ExitedCache,
@@ -122,7 +122,7 @@ struct ExitedCache {
     order: VecDeque<(u32, u64)>,
     /// Per pid, oldest first (a pid can be reused while an earlier holder
     /// is still cached).
-    by_pid: HashMap<u32, Vec<Entry>>,
+    by_pid: PidMap<Vec<Entry>>,
 }
 
 impl ExitedCache {
@@ -159,7 +159,7 @@ impl ProcessTable {
         Self {
             cfg,
             ns_per_tick,
-            live: HashMap::new(),
+            live: PidMap::default(),
             order: VecDeque::new(),
             next_seq: 0,
             exited: ExitedCache::default(),
@@ -388,7 +388,11 @@ impl ProcessTable {
         info.interactive = rec.interactive;
         info.tty = rec.tty.clone();
         info.container = container;
-        info.working_directory = self.read_cwd(t.tgid);
+        info.working_directory = match &rec.cwd {
+            Some(cwd) => Some(cwd.as_str().into()),
+            // The kernel's walk was cut (a very deep directory).
+            None => self.read_cwd(t.tgid),
+        };
         let full = Arc::new(info);
         let stored = if Arc::ptr_eq(&full.image, &stored_image) {
             full.clone()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{decode::Tty, enrich::container::ContainerRef};
+use crate::{decode::Tty, enrich::container::ContainerRef, output::ecs::ImageJson};
 
 /// How the user or workload entered the system (ECS `entry_meta.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,6 +40,8 @@ pub struct Image {
     pub command_line: String,
     /// Stored args were cut (kernel capture limit, or the table's own cap).
     pub args_truncated: bool,
+    /// These fields as JSON, once written as a parent's or leader's.
+    pub json: ImageJson,
 }
 
 /// ECS `process.name`: the basename of the executable the kernel ran
@@ -68,6 +70,7 @@ impl Image {
             command_line: args.join(" "),
             args,
             args_truncated: truncated,
+            json: ImageJson::default(),
         }
     }
 
@@ -86,6 +89,7 @@ impl Image {
                     command_line: args.join(" "),
                     args,
                     args_truncated: true,
+                    json: ImageJson::default(),
                     ..self.clone()
                 });
             }

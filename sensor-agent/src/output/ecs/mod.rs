@@ -15,6 +15,7 @@ mod time;
 mod user;
 
 use container::*;
+pub use process::ImageJson;
 use process::*;
 pub use time::*;
 use user::*;
@@ -52,6 +53,8 @@ pub fn exit_code_from_wait_status(status: u32) -> i64 {
 /// agent) so each event only serialises its own fields.
 pub struct EcsBuilder {
     host: Value,
+    /// `host` as JSON text, for the written lines.
+    host_json: Box<serde_json::value::RawValue>,
     clock: BootClock,
     /// Environment variables written as `process.env_vars` (by name).
     env_vars: Vec<String>,
@@ -59,8 +62,10 @@ pub struct EcsBuilder {
 
 impl EcsBuilder {
     pub fn new(host: &HostInfo, clock: BootClock) -> Self {
+        let host = host.to_ecs();
         Self {
-            host: host.to_ecs(),
+            host_json: serde_json::value::to_raw_value(&host).expect("a JSON value serialises"),
+            host,
             clock,
             env_vars: Vec::new(),
         }
@@ -146,6 +151,7 @@ impl EcsBuilder {
             view,
             container,
             slim: false,
+            written: false,
             user_name: None,
         }
     }
@@ -195,6 +201,9 @@ pub struct EcsDoc<'a> {
     /// Written form of a fork or end: the leaders and the parent's details
     /// are left out (the exec event carries them; `entity_id` joins).
     slim: bool,
+    /// The written form: parts rendered before are written as they were
+    /// (the rules' capture never meets raw JSON text).
+    written: bool,
     /// `user.name` of the effective uid, when the passwd file it sees names it.
     user_name: Option<&'a str>,
 }
@@ -213,8 +222,15 @@ impl<'a> EcsDoc<'a> {
     pub fn written(&self) -> Self {
         Self {
             slim: matches!(self.action, Action::Fork | Action::End(_)),
+            written: true,
             ..*self
         }
+    }
+
+    /// `@timestamp` in ns since the epoch.
+    pub fn timestamp_ns(&self) -> i64 {
+        let ns = self.b.clock.to_unix_ns(self.now);
+        ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
     /// `event.action`.
@@ -271,7 +287,11 @@ impl Serialize for EcsDoc<'_> {
             &TopIdObj::new(process.euid, process.uid, self.user_name),
         )?;
         m.serialize_entry("group", &TopIdObj::new(process.egid, process.gid, None))?;
-        m.serialize_entry("host", &self.b.host)?;
+        if self.written {
+            m.serialize_entry("host", &*self.b.host_json)?;
+        } else {
+            m.serialize_entry("host", &self.b.host)?;
+        }
         m.serialize_entry(
             "agent",
             &AgentObj {
@@ -514,6 +534,23 @@ mod tests {
         assert_eq!(v["ecs"]["version"], ECS_VERSION);
         assert!(v.get("container").is_none() && v.get("orchestrator").is_none());
         assert!(!has_dotted_key(&v));
+    }
+
+    #[test]
+    fn a_written_exec_line_is_the_document_rules_see_with_relatives_rendered_once() {
+        let (_, mut rec, view) = curl_exec();
+        rec.args.push("quote \" and\nnewline \u{1}".into());
+        let b = builder();
+        let doc = b.exec(&rec, &view, None);
+        let plain = doc.to_value();
+        let line = |d: &EcsDoc<'_>| -> Value {
+            serde_json::from_str(&serde_json::to_string(d).unwrap()).unwrap()
+        };
+        // Rendered the first time, taken from the relatives' images after.
+        assert_eq!(line(&doc.written()), plain);
+        assert_eq!(line(&doc.written()), plain);
+        let parent = view.parent.as_ref().and_then(|r| r.info.as_ref()).unwrap();
+        assert_eq!(format!("{:?}", parent.image.json), "rendered");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! `Ext` facts ECS has no field for.
 
 use super::*;
+use crate::enrich::proctable::Image;
+use serde_json::value::RawValue;
 
 pub(super) struct TtyObj<'a>(pub(super) &'a Tty);
 
@@ -32,24 +34,41 @@ pub(super) struct CharDeviceObj {
 /// The fields every process sub-object shares: pid, entity_id, name,
 /// executable, args, args_count, command_line, interactive, start,
 /// user.id, group.id. `always_args`: write args even when empty (exec).
+/// `cached`: the image's fields come from its [`ImageJson`] (a relative's,
+/// in a written line).
 pub(super) fn identity<M: SerializeMap>(
     m: &mut M,
     b: &EcsBuilder,
     p: &ProcessInfo,
     always_args: bool,
+    cached: bool,
 ) -> Result<(), M::Error> {
     m.serialize_entry("pid", &p.pid)?;
     m.serialize_entry("entity_id", &*p.entity_id)?;
-    if !p.image.name.is_empty() {
-        m.serialize_entry("name", &p.image.name)?;
+    let img = &*p.image;
+    let json = cached.then(|| img.json.get(img));
+    if !img.name.is_empty() {
+        match json {
+            Some(j) => m.serialize_entry("name", &*j.name)?,
+            None => m.serialize_entry("name", &img.name)?,
+        }
     }
-    if let Some(exe) = &p.image.executable {
-        m.serialize_entry("executable", exe)?;
+    if let Some(exe) = &img.executable {
+        match json.and_then(|j| j.executable.as_deref()) {
+            Some(j) => m.serialize_entry("executable", j)?,
+            None => m.serialize_entry("executable", exe)?,
+        }
     }
-    if always_args || !p.image.args.is_empty() {
-        m.serialize_entry("args", &p.image.args)?;
-        m.serialize_entry("args_count", &p.image.args.len())?;
-        m.serialize_entry("command_line", &p.image.command_line)?;
+    if always_args || !img.args.is_empty() {
+        match json {
+            Some(j) => m.serialize_entry("args", &*j.args)?,
+            None => m.serialize_entry("args", &img.args)?,
+        }
+        m.serialize_entry("args_count", &img.args.len())?;
+        match json {
+            Some(j) => m.serialize_entry("command_line", &*j.command_line)?,
+            None => m.serialize_entry("command_line", &img.command_line)?,
+        }
     }
     m.serialize_entry("interactive", &p.interactive)?;
     m.serialize_entry("start", &b.time(p.start_boottime_ns))?;
@@ -63,6 +82,7 @@ pub(super) struct RelativeObj<'a> {
     b: &'a EcsBuilder,
     r: &'a Relative,
     me: Option<&'a ProcessInfo>,
+    cached: bool,
 }
 
 impl Serialize for RelativeObj<'_> {
@@ -70,7 +90,7 @@ impl Serialize for RelativeObj<'_> {
         let mut m = s.serialize_map(None)?;
         match &self.r.info {
             Some(info) => {
-                identity(&mut m, self.b, info, false)?;
+                identity(&mut m, self.b, info, false, self.cached)?;
                 if let Some(cwd) = &info.working_directory {
                     m.serialize_entry("working_directory", &**cwd)?;
                 }
@@ -104,12 +124,13 @@ pub(super) struct EntryObj<'a> {
     b: &'a EcsBuilder,
     e: &'a EntryLeader,
     view: &'a ProcessView,
+    cached: bool,
 }
 
 impl Serialize for EntryObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        identity(&mut m, self.b, &self.e.leader, false)?;
+        identity(&mut m, self.b, &self.e.leader, false, self.cached)?;
         if self.e.leader.image.args_truncated {
             m.serialize_entry("Ext", &ArgsExt::cut())?;
         }
@@ -140,7 +161,7 @@ impl Serialize for ProcessObj<'_> {
         let mut m = s.serialize_map(None)?;
         // On exec, args are always present (even empty) and truncation is
         // always stated.
-        identity(&mut m, b, p, matches!(doc.action, Action::Exec(_)))?;
+        identity(&mut m, b, p, matches!(doc.action, Action::Exec(_)), false)?;
         if let Some(cwd) = &p.working_directory {
             m.serialize_entry("working_directory", &**cwd)?;
         }
@@ -159,10 +180,19 @@ impl Serialize for ProcessObj<'_> {
                 m.serialize_entry("parent", &ParentIds(r))?;
             }
         } else {
+            let cached = doc.written;
             if let Some(r) = &view.parent {
-                m.serialize_entry("parent", &RelativeObj { b, r, me: None })?;
+                m.serialize_entry(
+                    "parent",
+                    &RelativeObj {
+                        b,
+                        r,
+                        me: None,
+                        cached,
+                    },
+                )?;
             }
-            leaders(&mut m, b, view, p)?;
+            leaders(&mut m, b, view, p, cached)?;
         }
         match doc.action {
             Action::Exec(rec) => {
@@ -213,17 +243,75 @@ pub(super) fn leaders<M: SerializeMap>(
     b: &EcsBuilder,
     view: &ProcessView,
     p: &ProcessInfo,
+    cached: bool,
 ) -> Result<(), M::Error> {
+    let me = Some(p);
     if let Some(r) = &view.session_leader {
-        m.serialize_entry("session_leader", &RelativeObj { b, r, me: Some(p) })?;
+        m.serialize_entry("session_leader", &RelativeObj { b, r, me, cached })?;
     }
     if let Some(r) = &view.group_leader {
-        m.serialize_entry("group_leader", &RelativeObj { b, r, me: Some(p) })?;
+        m.serialize_entry("group_leader", &RelativeObj { b, r, me, cached })?;
     }
     if let Some(e) = &view.entry_leader {
-        m.serialize_entry("entry_leader", &EntryObj { b, e, view })?;
+        m.serialize_entry("entry_leader", &EntryObj { b, e, view, cached })?;
     }
     Ok(())
+}
+
+/// An image's name, executable, args and command line as JSON text,
+/// rendered the first time the image is written as a parent's or a
+/// leader's: those are written again with every event of a descendant (4
+/// of an exec line's 5 process objects), and escaping them each time was
+/// a fifth of the agent's CPU in an exec storm (callgrind, 2026-12-07).
+#[derive(Default)]
+pub struct ImageJson(std::sync::OnceLock<ImageText>);
+
+pub(super) struct ImageText {
+    name: Box<RawValue>,
+    executable: Option<Box<RawValue>>,
+    args: Box<RawValue>,
+    command_line: Box<RawValue>,
+}
+
+impl ImageJson {
+    fn get(&self, img: &Image) -> &ImageText {
+        self.0.get_or_init(|| ImageText {
+            name: raw(&img.name),
+            executable: img.executable.as_deref().map(raw),
+            args: raw(&img.args),
+            command_line: raw(&img.command_line),
+        })
+    }
+}
+
+/// Strings and string lists as JSON text (they always serialise).
+fn raw<T: Serialize + ?Sized>(v: &T) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v).expect("strings serialise")
+}
+
+/// A copy starts without its rendering; equality ignores it.
+impl Clone for ImageJson {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for ImageJson {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ImageJson {}
+
+impl std::fmt::Debug for ImageJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "rendered"
+        } else {
+            "-"
+        })
+    }
 }
 
 /// A slim event's `process.parent`: the ids that join it to the parent's
