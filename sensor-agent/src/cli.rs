@@ -83,6 +83,18 @@ pub struct RunArgs {
     #[arg(long, default_value_t = sensor_common::RING_BYTES >> 20, value_parser = parse_ring_mib)]
     pub ring_buffer_mib: u32,
 
+    /// While records keep coming, the ring is drained this often (the
+    /// programs do not wake the agent per record). The longest an alert
+    /// waits before it is evaluated; each drain costs a wake-up of the
+    /// agent, so a longer interval costs less CPU on a busy node. An idle
+    /// agent is woken by the first record instead.
+    #[arg(
+        long,
+        default_value_t = crate::capture::reader::POLL_INTERVAL.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(1..=100)
+    )]
+    pub poll_interval_ms: u64,
+
     /// Output queue in MiB between the ring reader and stdout. When a slow
     /// reader of stdout lets it fill, events are shed (counted per kind in
     /// `sensor_output_shed_total` and the exit summary) so the ring keeps

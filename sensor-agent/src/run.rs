@@ -242,7 +242,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     release_startup_memory();
     let ring = sensor.take_ring()?;
-    let mut reader = RingReader::new(ring, sensor.take_reader_state()?)?;
+    let mut reader = RingReader::new(
+        ring,
+        sensor.take_reader_state()?,
+        Duration::from_millis(args.poll_interval_ms),
+    )?;
     let queue = QueuedLines::spawn(
         ndjson::stdout_file().context("cannot write to stdout")?,
         queue_limits(&args)?,

@@ -91,6 +91,8 @@ pub struct KernelOffsets {
     pub dentry_parent: u32,
     /// `dentry.d_name.name`.
     pub dentry_name: u32,
+    /// `dentry.d_name.len`.
+    pub dentry_name_len: u32,
     pub vfsmount_mnt_root: u32,
     /// `mount.mnt`: the embedded vfsmount, to step back to its `struct mount`.
     pub mount_mnt: u32,

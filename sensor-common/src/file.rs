@@ -135,6 +135,25 @@ pub const WATCH_PATHS_MAP: &str = "WATCH_PATHS";
 pub const WATCH_NAMES_MAP: &str = "WATCH_NAMES";
 /// Hash of watched extensions (NUL-padded to `WATCH_EXT_BYTES`).
 pub const WATCH_EXTS_MAP: &str = "WATCH_EXTS";
+/// The actions some watched name of a given length and first byte is
+/// watched for, indexed by [`name_hint`]: one array read tells most
+/// names apart from every watched one, before the name is copied and
+/// hashed.
+pub const NAME_HINTS_MAP: &str = "NAME_HINTS";
+/// Name lengths told apart by the hints (longer ones share the last).
+pub const NAME_HINT_LENS: u32 = WATCH_NAME_BYTES as u32;
+pub const NAME_HINT_SLOTS: u32 = NAME_HINT_LENS * 256;
+
+/// The [`NAME_HINTS_MAP`] slot of a name of `len` bytes starting with `first`.
+#[inline(always)]
+pub fn name_hint(len: u32, first: u8) -> u32 {
+    let len = if len >= NAME_HINT_LENS {
+        NAME_HINT_LENS - 1
+    } else {
+        len
+    };
+    (len << 8) | first as u32
+}
 
 /// Per-CPU counters of the file hooks, indexed by these.
 pub const FILE_STATS_MAP: &str = "FILE_STATS";

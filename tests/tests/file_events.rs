@@ -241,6 +241,54 @@ fn a_dotted_name_leading_outside_the_watch_is_not_reported() {
 }
 
 #[test]
+fn a_leading_dot_slash_is_matched_in_the_kernel() {
+    if !require_root_and_bpf() {
+        return;
+    }
+    if host_only("a_leading_dot_slash_is_matched_in_the_kernel") {
+        return;
+    }
+    let _g = serial();
+    let dir = Dir::new("file-dot-slash");
+    std::fs::create_dir(dir.path("watched")).unwrap();
+    std::fs::create_dir(dir.path("other")).unwrap();
+    let (outside, inside) = (dir.path("other/x"), dir.path("watched/y"));
+    std::fs::write(&outside, b"x").unwrap();
+    std::fs::write(&inside, b"y").unwrap();
+    let watch = format!("{}/*", dir.path("watched").display());
+    let agent = file_agent(&[&watch]);
+    // As tar does it: relative to the working directory, behind `./`.
+    for (cwd, name) in [("other", "./x"), ("watched", "././y")] {
+        let st = std::process::Command::new("chmod")
+            .args(["0750", name])
+            .current_dir(dir.path(cwd))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    agent.wait_for(
+        "watched chmod",
+        EVENT_TIMEOUT,
+        file_event("permission_change", &inside),
+    );
+    let done = agent.stop();
+    assert!(
+        !done
+            .events
+            .iter()
+            .any(|v| v["file"]["path"].as_str() == outside.to_str()),
+        "a chmod outside the watch was reported"
+    );
+    // Decided in the kernel: nothing was left to user space to drop.
+    assert_eq!(
+        done.summary.get("file_outside_watch"),
+        Some(&0),
+        "{:?}",
+        done.summary
+    );
+}
+
+#[test]
 fn open_through_a_symlink_reports_the_target_path() {
     if !require_root_and_bpf() {
         return;

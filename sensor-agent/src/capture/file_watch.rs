@@ -12,8 +12,9 @@ use aya::maps::{
 use sensor_common::file::{
     FILE_FILTER_MAP, FILE_STATS_MAP, FILTER_ALL, FILTER_ENABLED, FILTER_EXTS, FILTER_NAMES,
     FILTER_PATHS, FILTER_SCOPE, FSTAT_DROPPED, FSTAT_EMITTED, FSTAT_SEEN, FSTAT_SLOTS,
-    FSTAT_TRUNCATED, FSTAT_UNWATCHED, WATCH_EXT_BYTES, WATCH_EXTS_MAP, WATCH_NAME_BYTES,
-    WATCH_NAMES_MAP, WATCH_PATH_BYTES, WATCH_PATHS_MAP,
+    FSTAT_TRUNCATED, FSTAT_UNWATCHED, NAME_HINT_SLOTS, NAME_HINTS_MAP, WATCH_EXT_BYTES,
+    WATCH_EXTS_MAP, WATCH_NAME_BYTES, WATCH_NAMES_MAP, WATCH_PATH_BYTES, WATCH_PATHS_MAP,
+    name_hint,
 };
 use sensor_rules::watch::{Actions, Pattern, WatchSet};
 use tracing::warn;
@@ -53,6 +54,9 @@ pub struct FileWatch {
     paths: LpmTrie<MapData, [u8; WATCH_PATH_BYTES], u32>,
     names: HashMap<MapData, [u8; WATCH_NAME_BYTES], u32>,
     exts: HashMap<MapData, [u8; WATCH_EXT_BYTES], u32>,
+    hints: Array<MapData, u32>,
+    /// What `hints` holds, slot by slot.
+    hint_values: Vec<u32>,
     stats: PerCpuArray<MapData, u64>,
     installed: Vec<Installed>,
 }
@@ -81,6 +85,8 @@ impl FileWatch {
             paths: take(ebpf, WATCH_PATHS_MAP)?,
             names: take(ebpf, WATCH_NAMES_MAP)?,
             exts: take(ebpf, WATCH_EXTS_MAP)?,
+            hints: take(ebpf, NAME_HINTS_MAP)?,
+            hint_values: vec![0; NAME_HINT_SLOTS as usize],
             stats: take(ebpf, FILE_STATS_MAP)?,
             installed: Vec::new(),
         })
@@ -94,6 +100,7 @@ impl FileWatch {
         let (mut paths, mut names, mut exts) = (Actions::NONE, Actions::NONE, Actions::NONE);
         let mut keep = HashSet::new();
         let mut now = Vec::new();
+        let mut hints = vec![0u32; NAME_HINT_SLOTS as usize];
         for (pattern, &actions) in &set.patterns {
             let actions = actions & scope.actions;
             if actions.is_empty() {
@@ -122,6 +129,7 @@ impl FileWatch {
                         .insert(k, actions.0, 0)
                         .context("cannot add to the watched-name map")?;
                     names = names | actions;
+                    hints[hint_slot(&k)] |= actions.0;
                 }
                 Installed::Ext(k) => {
                     self.exts
@@ -133,6 +141,9 @@ impl FileWatch {
             keep.insert(key_id(&entry));
             now.push(entry);
         }
+        // Hints are raised (old | new) before the masks change and lowered
+        // to the new set after, as the watch maps are.
+        self.set_hints(|i, old| old | hints[i])?;
         let all = all & scope.actions;
         let enabled = (all | paths | names | exts) & scope.actions;
         let scope_bits = (u32::from(scope.host) * sensor_common::file::SCOPE_HOST)
@@ -149,6 +160,7 @@ impl FileWatch {
                 .set(slot, v, 0)
                 .context("cannot update the file filter")?;
         }
+        self.set_hints(|i, _| hints[i])?;
         for old in std::mem::replace(&mut self.installed, now) {
             if keep.contains(&key_id(&old)) {
                 continue;
@@ -159,6 +171,20 @@ impl FileWatch {
                 Installed::Name(k) => self.names.remove(&k),
                 Installed::Ext(k) => self.exts.remove(&k),
             };
+        }
+        Ok(())
+    }
+
+    /// Writes the hint slots whose value `f(slot, current)` changes.
+    fn set_hints(&mut self, f: impl Fn(usize, u32) -> u32) -> anyhow::Result<()> {
+        for (i, cur) in self.hint_values.iter_mut().enumerate() {
+            let v = f(i, *cur);
+            if v != *cur {
+                self.hints
+                    .set(i as u32, v, 0)
+                    .context("cannot update the file-name hints")?;
+                *cur = v;
+            }
         }
         Ok(())
     }
@@ -176,6 +202,13 @@ impl FileWatch {
             truncated: sums[FSTAT_TRUNCATED as usize],
         })
     }
+}
+
+/// The hint slot of a name key (its length and first byte, as the kernel
+/// reads them from the dentry).
+fn hint_slot(k: &[u8; WATCH_NAME_BYTES]) -> usize {
+    let len = k.iter().position(|&b| b == 0).unwrap_or(k.len());
+    name_hint(len as u32, k[0]) as usize
 }
 
 fn key_id(e: &Installed) -> Vec<u8> {
@@ -236,6 +269,20 @@ mod tests {
             assert_eq!(a.0, k.bit(), "{k:?}");
         }
         assert_eq!(Actions::WRITES.0, sensor_common::file::WRITE_ACTIONS);
+    }
+
+    #[test]
+    fn a_name_hints_at_its_length_and_first_byte() {
+        let Some(Installed::Name(k)) = encode(&Pattern::Name("token".into())) else {
+            panic!("not a name key");
+        };
+        assert_eq!(hint_slot(&k), (5 << 8) | b't' as usize);
+        let long = "x".repeat(63);
+        let Some(Installed::Name(k)) = encode(&Pattern::Name(long)) else {
+            panic!("not a name key");
+        };
+        // Longer names share the last length slot, in the kernel too.
+        assert_eq!(hint_slot(&k), name_hint(1000, b'x') as usize);
     }
 
     #[test]

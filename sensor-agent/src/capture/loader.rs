@@ -12,7 +12,7 @@ use sensor_common::{
     DROP_SCRATCH, DROPS_MAP, EVENTS_MAP, KernelOffsets, MAX_ARGS_BYTES, READER_ASLEEP, READER_MAP,
     SensorConfig,
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::kind::{Kind, PerKind};
 
@@ -395,7 +395,14 @@ fn load_exec_cwd(ebpf: &mut Ebpf, mode: AttachMode, btf: Option<&aya::Btf>) {
                     .program_mut(prog)
                     .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
                     .try_into()?;
+                let t = std::time::Instant::now();
                 p.load().map_err(verifier_detail)?;
+                debug!(
+                    program = prog,
+                    verify_ms = t.elapsed().as_millis() as u64,
+                    verified_insns = p.info().ok().and_then(|i| i.verified_instruction_count()),
+                    "program loaded"
+                );
                 p.fd()?.try_clone()?
             }
         };
@@ -426,7 +433,15 @@ fn attach_raw(ebpf: &mut Ebpf, tp: &str, prog: &str) -> anyhow::Result<()> {
         .program_mut(prog)
         .ok_or_else(|| anyhow!("program {prog} missing from the object"))?
         .try_into()?;
+    let t = std::time::Instant::now();
     p.load().map_err(verifier_detail)?;
+    // The verifier's time is most of the start-up in an emulated guest.
+    debug!(
+        program = prog,
+        verify_ms = t.elapsed().as_millis() as u64,
+        verified_insns = p.info().ok().and_then(|i| i.verified_instruction_count()),
+        "program loaded"
+    );
     p.attach(tp)?;
     Ok(())
 }

@@ -168,6 +168,7 @@ pub fn resolve(btf: &Btf) -> Result<KernelOffsets, OffsetError> {
         path_dentry: offset(btf, "path.dentry", "path", &["dentry"])?,
         dentry_parent: offset(btf, "dentry.d_parent", "dentry", &["d_parent"])?,
         dentry_name: offset(btf, "dentry.d_name.name", "dentry", &["d_name.name"])?,
+        dentry_name_len: offset(btf, "dentry.d_name.len", "dentry", &["d_name.len"])?,
         vfsmount_mnt_root: offset(btf, "vfsmount.mnt_root", "vfsmount", &["mnt_root"])?,
         mount_mnt: offset(btf, "mount.mnt", "mount", &["mnt"])?,
         mount_parent: offset(btf, "mount.mnt_parent", "mount", &["mnt_parent"])?,

@@ -18,7 +18,8 @@ use tokio::{
 
 use super::loader::ReaderState;
 
-/// How often a busy reader drains the ring: the most a record waits.
+/// How often a busy reader drains the ring by default: the most a record
+/// waits (`--poll-interval-ms`).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Empty polls in a row before the reader goes to sleep.
 const IDLE_POLLS: u32 = 25;
@@ -47,13 +48,17 @@ pub struct RingReader {
 }
 
 impl RingReader {
-    pub fn new(ring: RingBuf<MapData>, mut state: ReaderState) -> anyhow::Result<Self> {
+    pub fn new(
+        ring: RingBuf<MapData>,
+        mut state: ReaderState,
+        poll_interval: Duration,
+    ) -> anyhow::Result<Self> {
         // SAFETY: the RingBuf owns its map fd and keeps it open for as long
         // as the AsyncFd (which owns the RingBuf) lives.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
         state.set_asleep(false)?;
-        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        let mut poll = tokio::time::interval(poll_interval);
         poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut backstop = tokio::time::interval(BACKSTOP);
         backstop.set_missed_tick_behavior(MissedTickBehavior::Delay);

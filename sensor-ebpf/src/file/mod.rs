@@ -23,11 +23,11 @@ use aya_ebpf::{
 };
 use sensor_common::file::{
     FILE_IN_CONTAINER, FILE_SCRATCH_BYTES, FILTER_ALL, FILTER_ENABLED, FILTER_EXTS, FILTER_NAMES,
-    FILTER_PATHS, FILTER_SCOPE, FILTER_SLOTS, FSTAT_SLOTS, FileHeader, SCOPE_CONTAINER, SCOPE_HOST,
-    WATCH_EXT_BYTES, WATCH_NAME_BYTES, WATCH_PATH_BYTES,
+    FILTER_PATHS, FILTER_SCOPE, FILTER_SLOTS, FSTAT_SLOTS, FileHeader, NAME_HINT_SLOTS,
+    SCOPE_CONTAINER, SCOPE_HOST, WATCH_EXT_BYTES, WATCH_NAME_BYTES, WATCH_PATH_BYTES, name_hint,
 };
 
-use crate::{path::Names, rd_ptr, task::pid_ns_level};
+use crate::{path::Names, rd, rd_ptr, task::pid_ns_level};
 
 #[map]
 static FILE_FILTER: Array<u32> = Array::with_max_entries(FILTER_SLOTS, 0);
@@ -40,6 +40,9 @@ static WATCH_NAMES: HashMap<[u8; WATCH_NAME_BYTES], u32> = HashMap::with_max_ent
 
 #[map]
 static WATCH_EXTS: HashMap<[u8; WATCH_EXT_BYTES], u32> = HashMap::with_max_entries(1024, 0);
+
+#[map]
+static NAME_HINTS: Array<u32> = Array::with_max_entries(NAME_HINT_SLOTS, 0);
 
 #[map]
 static FILE_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(FSTAT_SLOTS, 0);
@@ -230,6 +233,21 @@ fn path_watched(s: &mut Scratch, at: u64, len: u64, bit: u32) -> bool {
 #[inline(always)]
 fn watched_everywhere(bit: u32) -> bool {
     filter(FILTER_ALL) & bit != 0
+}
+
+/// Whether the name of `dentry` (its `d_name.name` is `name`) may be one
+/// watched for `bit`: its length and first byte against the hints. With
+/// an extension watched for `bit`, the name must be read anyway.
+#[inline(always)]
+fn name_may_be_watched(dentry: u64, name: u64, bit: u32) -> bool {
+    if filter(FILTER_EXTS) & bit != 0 {
+        return true;
+    }
+    let len: u32 = rd(dentry, cfg!(offsets.dentry_name_len));
+    let first: u8 = rd(name, 0);
+    NAME_HINTS
+        .get(name_hint(len, first))
+        .is_some_and(|m| m & bit != 0)
 }
 
 /// Whether some name or extension is watched for `bit`.

@@ -47,6 +47,8 @@ const AT_FDCWD: i32 = -100;
 /// takes at most the rest of the path's room.
 const NAME_BYTES: usize = 2048;
 const DIR_BYTES: usize = FILE_PATH_BYTES - NAME_BYTES;
+/// Leading `./` dropped from a relative name, at most.
+const MAX_DOT_SLASH: usize = 4;
 /// Bytes at the end of the name scanned for its last component and for
 /// dot segments; a longer name counts as not normalised.
 const SCAN_BYTES: usize = 512;
@@ -133,8 +135,22 @@ fn compose(
         return None;
     }
     let whole = file_fd.is_some();
+    let mut name = name;
     let mut first = 0u8;
     if !whole {
+        // A leading `./` names the same file without it: dropped here, a
+        // relative name stays one the kernel can match (tar chmods every
+        // file it extracts as `./dir/file`; those records used to go to
+        // user space only to be dropped there).
+        for _ in 0..MAX_DOT_SLASH {
+            // With something after it: `./` alone is the directory itself.
+            let mut three = [0u8; 3];
+            unsafe { bpf_probe_read_user(three.as_mut_ptr() as *mut _, 3, name as *const _) };
+            if three[..2] != *b"./" || three[2] == 0 {
+                break;
+            }
+            name += 2;
+        }
         unsafe { bpf_probe_read_user(&mut first as *mut u8 as *mut _, 1, name as *const _) };
     }
     let base = s.record.as_mut_ptr();

@@ -57,6 +57,7 @@ pub(super) fn evaluate_entry(
     let own = |kind| EntryLeader {
         leader: p.clone(),
         kind,
+        rendered: Default::default(),
     };
     // A process that moved into another container does not keep the
     // entry it had outside.

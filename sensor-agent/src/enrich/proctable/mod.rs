@@ -314,6 +314,7 @@ impl ProcessTable {
             tty: None,
             container: None,
             working_directory: None,
+            rendered: Default::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{decode::Tty, enrich::container::ContainerRef, output::ecs::ImageJson};
+use crate::{decode::Tty, enrich::container::ContainerRef, output::ecs::Rendered};
 
 /// How the user or workload entered the system (ECS `entry_meta.type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -40,8 +40,6 @@ pub struct Image {
     pub command_line: String,
     /// Stored args were cut (kernel capture limit, or the table's own cap).
     pub args_truncated: bool,
-    /// These fields as JSON, once written as a parent's or leader's.
-    pub json: ImageJson,
 }
 
 /// ECS `process.name`: the basename of the executable the kernel ran
@@ -70,7 +68,6 @@ impl Image {
             command_line: args.join(" "),
             args,
             args_truncated: truncated,
-            json: ImageJson::default(),
         }
     }
 
@@ -89,7 +86,6 @@ impl Image {
                     command_line: args.join(" "),
                     args,
                     args_truncated: true,
-                    json: ImageJson::default(),
                     ..self.clone()
                 });
             }
@@ -137,6 +133,8 @@ pub struct ProcessInfo {
     /// The container the process runs in, as its cgroup names it.
     pub container: Option<Arc<ContainerRef>>,
     pub working_directory: Option<Arc<str>>,
+    /// Its JSON as a parent and as another process's leader, once written.
+    pub rendered: Rendered<2>,
 }
 
 impl ProcessInfo {
@@ -152,6 +150,9 @@ pub struct EntryLeader {
     /// The leader as it was when it became one.
     pub leader: Arc<ProcessInfo>,
     pub kind: EntryType,
+    /// Its JSON as another process's entry leader, once written (shared
+    /// by the processes that inherit it).
+    pub rendered: Arc<Rendered<1>>,
 }
 
 /// A relative (parent, session or group leader) by pid, with its details
@@ -198,6 +199,7 @@ impl ProcessView {
     }
 }
 
-fn same_process(a: &ProcessInfo, b: &ProcessInfo) -> bool {
+/// One process (its pid and start), whichever snapshot of it.
+pub fn same_process(a: &ProcessInfo, b: &ProcessInfo) -> bool {
     a.pid == b.pid && a.start_ticks == b.start_ticks
 }

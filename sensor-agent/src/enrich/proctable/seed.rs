@@ -118,6 +118,7 @@ impl ProcessTable {
             tty,
             container,
             working_directory: link("cwd").map(Arc::from),
+            rendered: Default::default(),
         })
     }
 }

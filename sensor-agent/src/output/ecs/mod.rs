@@ -15,7 +15,7 @@ mod time;
 mod user;
 
 use container::*;
-pub use process::ImageJson;
+pub use process::Rendered;
 use process::*;
 pub use time::*;
 use user::*;
@@ -30,7 +30,7 @@ use crate::{
     enrich::{
         host::{BootClock, HostInfo},
         metadata::{ContainerContext, ContainerMeta},
-        proctable::{EntryLeader, ProcessInfo, ProcessView, Relative, fnv1a_128},
+        proctable::{EntryLeader, ProcessInfo, ProcessView, Relative, fnv1a_128, same_process},
     },
 };
 
@@ -51,8 +51,15 @@ pub fn exit_code_from_wait_status(status: u32) -> i64 {
 
 /// Builds the ECS documents. Holds what is the same in every event (host,
 /// agent) so each event only serialises its own fields.
+/// Clock moves below this keep relatives' renderings (their `start`).
+pub const CLOCK_SLACK_NS: i128 = 1_000_000;
+
 pub struct EcsBuilder {
     host: Value,
+    /// Bumped when the clock moved by more than [`CLOCK_SLACK_NS`] since
+    /// the last bump: renderings of another epoch are not reused.
+    clock_epoch: u64,
+    clock_at_epoch: BootClock,
     /// `host` as JSON text, for the written lines.
     host_json: Box<serde_json::value::RawValue>,
     clock: BootClock,
@@ -66,6 +73,8 @@ impl EcsBuilder {
         Self {
             host_json: serde_json::value::to_raw_value(&host).expect("a JSON value serialises"),
             host,
+            clock_epoch: 0,
+            clock_at_epoch: clock,
             clock,
             env_vars: Vec::new(),
         }
@@ -86,6 +95,11 @@ impl EcsBuilder {
     /// Replaces the boot→wall clock offset (after re-measuring it).
     pub fn set_clock(&mut self, clock: BootClock) {
         self.clock = clock;
+        let moved = clock.to_unix_ns(0) - self.clock_at_epoch.to_unix_ns(0);
+        if moved.abs() > CLOCK_SLACK_NS {
+            self.clock_epoch += 1;
+            self.clock_at_epoch = clock;
+        }
     }
 
     fn time(&self, boot_ns: u64) -> Rfc3339 {
@@ -246,16 +260,10 @@ impl<'a> EcsDoc<'a> {
 
 impl Serialize for EcsDoc<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let action = self.action.name();
         let process = &self.view.process;
-        let event_id = fnv1a_128(&[
-            process.entity_id.as_bytes(),
-            action.as_bytes(),
-            &self.now.to_le_bytes(),
-        ]);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("@timestamp", &self.b.time(self.now))?;
-        m.serialize_entry("event", &EventObj::new(&self.action, Hex128(event_id)))?;
+        m.serialize_entry("event", &EventObj::new(&self.action, EventId(self)))?;
         m.serialize_entry("process", &ProcessObj(self))?;
         if let Action::File(r) = self.action {
             m.serialize_entry("file", &file::FileObj(r))?;
@@ -309,28 +317,35 @@ impl Serialize for EcsDoc<'_> {
     }
 }
 
-/// 128-bit id as 32 hex digits.
-struct Hex128(u128);
+/// `event.id`: a hash of the process, the action and the time, as 32 hex
+/// digits; computed only when serialised.
+struct EventId<'a>(&'a EcsDoc<'a>);
 
-impl Serialize for Hex128 {
+impl Serialize for EventId<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{:032x}", self.0))
+        let d = self.0;
+        let id = fnv1a_128(&[
+            d.view.process.entity_id.as_bytes(),
+            d.action.name().as_bytes(),
+            &d.now.to_le_bytes(),
+        ]);
+        s.collect_str(&format_args!("{id:032x}"))
     }
 }
 
 #[derive(Serialize)]
-struct EventObj {
+struct EventObj<'a> {
     kind: &'static str,
     category: [&'static str; 1],
     r#type: [&'static str; 1],
     action: &'static str,
     dataset: &'static str,
     module: &'static str,
-    id: Hex128,
+    id: EventId<'a>,
 }
 
-impl EventObj {
-    fn new(action: &Action<'_>, id: Hex128) -> Self {
+impl<'a> EventObj<'a> {
+    fn new(action: &Action<'_>, id: EventId<'a>) -> Self {
         let (category, r#type, dataset) = action.categorisation();
         Self {
             kind: "event",
@@ -536,6 +551,10 @@ mod tests {
         assert!(!has_dotted_key(&v));
     }
 
+    fn line(d: &EcsDoc<'_>) -> Value {
+        serde_json::from_str(&serde_json::to_string(d).unwrap()).unwrap()
+    }
+
     #[test]
     fn a_written_exec_line_is_the_document_rules_see_with_relatives_rendered_once() {
         let (_, mut rec, view) = curl_exec();
@@ -543,14 +562,36 @@ mod tests {
         let b = builder();
         let doc = b.exec(&rec, &view, None);
         let plain = doc.to_value();
-        let line = |d: &EcsDoc<'_>| -> Value {
-            serde_json::from_str(&serde_json::to_string(d).unwrap()).unwrap()
-        };
-        // Rendered the first time, taken from the relatives' images after.
+        // Rendered the first time, reused after.
         assert_eq!(line(&doc.written()), plain);
         assert_eq!(line(&doc.written()), plain);
         let parent = view.parent.as_ref().and_then(|r| r.info.as_ref()).unwrap();
-        assert_eq!(format!("{:?}", parent.image.json), "rendered");
+        // bash is curl's parent and its session leader: both forms.
+        assert_eq!(format!("{:?}", parent.rendered), "2 rendered");
+    }
+
+    #[test]
+    fn a_clock_step_rewrites_the_relatives_start_and_jitter_does_not() {
+        let (_, rec, view) = curl_exec();
+        let mut b = builder();
+        line(&b.exec(&rec, &view, None).written());
+        let parent_start = |b: &EcsBuilder| {
+            line(&b.exec(&rec, &view, None).written())["process"]["parent"]["start"].clone()
+        };
+        let before = parent_start(&b);
+        b.set_clock(BootClock::from_offset_ns(BOOT_EPOCH_NS + 500_000));
+        assert_eq!(
+            parent_start(&b),
+            before,
+            "half a millisecond keeps the rendering"
+        );
+        b.set_clock(BootClock::from_offset_ns(BOOT_EPOCH_NS + 2_000_000_000));
+        let after = parent_start(&b);
+        assert_ne!(after, before);
+        assert_eq!(
+            after,
+            b.exec(&rec, &view, None).to_value()["process"]["parent"]["start"]
+        );
     }
 
     #[test]

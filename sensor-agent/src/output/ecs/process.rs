@@ -1,8 +1,9 @@
 //! `process.*`: the acting process, its relatives and leaders, and the
 //! `Ext` facts ECS has no field for.
 
+use std::sync::OnceLock;
+
 use super::*;
-use crate::enrich::proctable::Image;
 use serde_json::value::RawValue;
 
 pub(super) struct TtyObj<'a>(pub(super) &'a Tty);
@@ -34,41 +35,24 @@ pub(super) struct CharDeviceObj {
 /// The fields every process sub-object shares: pid, entity_id, name,
 /// executable, args, args_count, command_line, interactive, start,
 /// user.id, group.id. `always_args`: write args even when empty (exec).
-/// `cached`: the image's fields come from its [`ImageJson`] (a relative's,
-/// in a written line).
 pub(super) fn identity<M: SerializeMap>(
     m: &mut M,
     b: &EcsBuilder,
     p: &ProcessInfo,
     always_args: bool,
-    cached: bool,
 ) -> Result<(), M::Error> {
     m.serialize_entry("pid", &p.pid)?;
     m.serialize_entry("entity_id", &*p.entity_id)?;
-    let img = &*p.image;
-    let json = cached.then(|| img.json.get(img));
-    if !img.name.is_empty() {
-        match json {
-            Some(j) => m.serialize_entry("name", &*j.name)?,
-            None => m.serialize_entry("name", &img.name)?,
-        }
+    if !p.image.name.is_empty() {
+        m.serialize_entry("name", &p.image.name)?;
     }
-    if let Some(exe) = &img.executable {
-        match json.and_then(|j| j.executable.as_deref()) {
-            Some(j) => m.serialize_entry("executable", j)?,
-            None => m.serialize_entry("executable", exe)?,
-        }
+    if let Some(exe) = &p.image.executable {
+        m.serialize_entry("executable", exe)?;
     }
-    if always_args || !img.args.is_empty() {
-        match json {
-            Some(j) => m.serialize_entry("args", &*j.args)?,
-            None => m.serialize_entry("args", &img.args)?,
-        }
-        m.serialize_entry("args_count", &img.args.len())?;
-        match json {
-            Some(j) => m.serialize_entry("command_line", &*j.command_line)?,
-            None => m.serialize_entry("command_line", &img.command_line)?,
-        }
+    if always_args || !p.image.args.is_empty() {
+        m.serialize_entry("args", &p.image.args)?;
+        m.serialize_entry("args_count", &p.image.args.len())?;
+        m.serialize_entry("command_line", &p.image.command_line)?;
     }
     m.serialize_entry("interactive", &p.interactive)?;
     m.serialize_entry("start", &b.time(p.start_boottime_ns))?;
@@ -87,10 +71,26 @@ pub(super) struct RelativeObj<'a> {
 
 impl Serialize for RelativeObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // In a written line, a known relative other than the process itself
+        // as it was rendered the first time.
+        if let (true, Some(info)) = (self.cached, &self.r.info) {
+            let variant = match self.me {
+                None => Some(0),
+                Some(me) if !same_process(info, me) => Some(1),
+                Some(_) => None,
+            };
+            if let Some(v) = variant {
+                let plain = RelativeObj {
+                    cached: false,
+                    ..*self
+                };
+                return info.rendered.get(v, self.b, &plain).serialize(s);
+            }
+        }
         let mut m = s.serialize_map(None)?;
         match &self.r.info {
             Some(info) => {
-                identity(&mut m, self.b, info, false, self.cached)?;
+                identity(&mut m, self.b, info, false)?;
                 if let Some(cwd) = &info.working_directory {
                     m.serialize_entry("working_directory", &**cwd)?;
                 }
@@ -99,8 +99,7 @@ impl Serialize for RelativeObj<'_> {
                     m.serialize_entry("Ext", &ArgsExt::cut())?;
                 }
                 if let Some(me) = self.me {
-                    let same = info.pid == me.pid && info.start_ticks == me.start_ticks;
-                    m.serialize_entry("same_as_process", &same)?;
+                    m.serialize_entry("same_as_process", &same_process(info, me))?;
                 }
             }
             None => {
@@ -129,8 +128,15 @@ pub(super) struct EntryObj<'a> {
 
 impl Serialize for EntryObj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.cached && !self.view.entry_leader_is_self() {
+            let plain = EntryObj {
+                cached: false,
+                ..*self
+            };
+            return self.e.rendered.get(0, self.b, &plain).serialize(s);
+        }
         let mut m = s.serialize_map(None)?;
-        identity(&mut m, self.b, &self.e.leader, false, self.cached)?;
+        identity(&mut m, self.b, &self.e.leader, false)?;
         if self.e.leader.image.args_truncated {
             m.serialize_entry("Ext", &ArgsExt::cut())?;
         }
@@ -161,7 +167,7 @@ impl Serialize for ProcessObj<'_> {
         let mut m = s.serialize_map(None)?;
         // On exec, args are always present (even empty) and truncation is
         // always stated.
-        identity(&mut m, b, p, matches!(doc.action, Action::Exec(_)), false)?;
+        identity(&mut m, b, p, matches!(doc.action, Action::Exec(_)))?;
         if let Some(cwd) = &p.working_directory {
             m.serialize_entry("working_directory", &**cwd)?;
         }
@@ -196,13 +202,8 @@ impl Serialize for ProcessObj<'_> {
         }
         match doc.action {
             Action::Exec(rec) => {
-                let vars: Vec<String> = if rec.env.is_empty() {
-                    Vec::new()
-                } else {
-                    rec.env_vars(|n| b.keeps_env(n)).collect()
-                };
-                if !vars.is_empty() {
-                    m.serialize_entry("env_vars", &vars)?;
+                if rec.env_vars(|n| b.keeps_env(n)).next().is_some() {
+                    m.serialize_entry("env_vars", &EnvVarsObj(b, rec))?;
                 }
                 m.serialize_entry(
                     "Ext",
@@ -237,6 +238,16 @@ impl Serialize for ProcessObj<'_> {
     }
 }
 
+/// `process.env_vars`, listed only when serialised (the rules' capture
+/// skips it unless a rule reads it).
+struct EnvVarsObj<'a>(&'a EcsBuilder, &'a ExecRecord);
+
+impl Serialize for EnvVarsObj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.env_vars(|n| self.0.keeps_env(n)))
+    }
+}
+
 /// The session, group and entry leaders of `p`.
 pub(super) fn leaders<M: SerializeMap>(
     m: &mut M,
@@ -258,59 +269,68 @@ pub(super) fn leaders<M: SerializeMap>(
     Ok(())
 }
 
-/// An image's name, executable, args and command line as JSON text,
-/// rendered the first time the image is written as a parent's or a
-/// leader's: those are written again with every event of a descendant (4
-/// of an exec line's 5 process objects), and escaping them each time was
-/// a fifth of the agent's CPU in an exec storm (callgrind, 2026-12-07).
-#[derive(Default)]
-pub struct ImageJson(std::sync::OnceLock<ImageText>);
+/// A process object as JSON text, rendered the first time it is written
+/// as a parent's or a leader's: those are written again with every event
+/// of a descendant (4 of an exec line's 5 process objects), and
+/// serialising them each time was most of the cost of writing a line
+/// (callgrind, 2026-12-07). `N` slots, one per form (a parent, a leader).
+/// A rendering holds the builder's clock epoch: its `start` is rewritten
+/// once the clock moved by more than [`CLOCK_SLACK_NS`].
+pub struct Rendered<const N: usize>([OnceLock<(u64, Box<RawValue>)>; N]);
 
-pub(super) struct ImageText {
-    name: Box<RawValue>,
-    executable: Option<Box<RawValue>>,
-    args: Box<RawValue>,
-    command_line: Box<RawValue>,
-}
-
-impl ImageJson {
-    fn get(&self, img: &Image) -> &ImageText {
-        self.0.get_or_init(|| ImageText {
-            name: raw(&img.name),
-            executable: img.executable.as_deref().map(raw),
-            args: raw(&img.args),
-            command_line: raw(&img.command_line),
-        })
+impl<const N: usize> Rendered<N> {
+    fn get<'a>(&'a self, slot: usize, b: &EcsBuilder, plain: &impl Serialize) -> RawJson<'a> {
+        let render =
+            || serde_json::value::to_raw_value(plain).expect("a process object serialises");
+        let (epoch, raw) = self.0[slot].get_or_init(|| (b.clock_epoch, render()));
+        if *epoch == b.clock_epoch {
+            RawJson::Kept(raw)
+        } else {
+            RawJson::Fresh(render())
+        }
     }
 }
 
-/// Strings and string lists as JSON text (they always serialise).
-fn raw<T: Serialize + ?Sized>(v: &T) -> Box<RawValue> {
-    serde_json::value::to_raw_value(v).expect("strings serialise")
+enum RawJson<'a> {
+    Kept(&'a RawValue),
+    Fresh(Box<RawValue>),
 }
 
-/// A copy starts without its rendering; equality ignores it.
-impl Clone for ImageJson {
+impl Serialize for RawJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawJson::Kept(r) => r.serialize(s),
+            RawJson::Fresh(r) => r.serialize(s),
+        }
+    }
+}
+
+impl<const N: usize> Default for Rendered<N> {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| OnceLock::new()))
+    }
+}
+
+/// A copy starts without renderings (its fields may differ); equality
+/// ignores them.
+impl<const N: usize> Clone for Rendered<N> {
     fn clone(&self) -> Self {
         Self::default()
     }
 }
 
-impl PartialEq for ImageJson {
+impl<const N: usize> PartialEq for Rendered<N> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for ImageJson {}
+impl<const N: usize> Eq for Rendered<N> {}
 
-impl std::fmt::Debug for ImageJson {
+impl<const N: usize> std::fmt::Debug for Rendered<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "rendered"
-        } else {
-            "-"
-        })
+        let n = self.0.iter().filter(|s| s.get().is_some()).count();
+        write!(f, "{n} rendered")
     }
 }
 
