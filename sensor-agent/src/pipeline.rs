@@ -360,7 +360,7 @@ fn emit<O: Lines>(
     let written = doc.written();
     sink.emit(
         &doc,
-        Some(doc.timestamp_ns()),
+        &doc.index_view(),
         select.writes(kind).map(|k| (&written, k)),
         out,
     )

@@ -70,17 +70,17 @@ impl Sink {
         }
     }
 
-    /// Evaluates `doc` (captured onto the rules' fields; `ts_ns` is its
-    /// `@timestamp`), then writes `written` (its output form, with its
-    /// kind) followed by its alerts.
+    /// Evaluates `doc` (`index` answers the rule index's fields and its
+    /// time; the rest is captured only if a rule may match), then writes
+    /// `written` (its output form, with its kind) followed by its alerts.
     pub fn emit<T: Serialize + ?Sized, U: Serialize + ?Sized, O: Lines>(
         &mut self,
         doc: &T,
-        ts_ns: Option<i64>,
+        index: &dyn sensor_rules::Document,
         written: Option<(&U, &'static str)>,
         out: &mut NdjsonWriter<O>,
     ) -> Result<(), OutputError> {
-        self.detect(|d, pending| d.evaluate(doc, ts_ns, pending));
+        self.detect(|d, pending| d.evaluate_indexed(doc, index, pending));
         if let Some((w, kind)) = written {
             out.write_event(w, kind)?;
         }

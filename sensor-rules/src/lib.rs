@@ -2,10 +2,13 @@
 //! (it runs, tests and fuzzes offline).
 //!
 //! Pipeline: [`lexer`] → [`parser`] (AST in [`ast`]) → [`compile`] (patterns
-//! built once) → [`eval`] over a `serde_json::Value` ECS event. Rules come from
-//! TOML files via [`loader`] and are indexed in a [`RuleSet`]; [`alert`] turns
-//! a match into an ECS alert, [`testing`] runs the example events shipped with
-//! rules, and [`cli`] holds the `rules check` / `rules test` / `replay` logic.
+//! built once) → [`eval`] over an ECS event read through [`Document`]: a
+//! `serde_json::Value` (replay, audit, rule tests), or a typed event
+//! captured onto the rules' fields without building its JSON tree
+//! ([`capture`], the kernel pipeline). Rules come from TOML files via
+//! [`loader`] and are indexed in a [`RuleSet`]; [`alert`] turns a match into
+//! an ECS alert, [`testing`] runs the example events shipped with rules, and
+//! [`cli`] holds the `rules check` / `rules test` / `replay` logic.
 //!
 //! Divergence from Elasticsearch: ES does not index keyword values longer than
 //! 1,024 characters, so there long arguments never match; here they can.

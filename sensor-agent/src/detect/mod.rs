@@ -162,6 +162,23 @@ impl Detector {
         );
     }
 
+    /// [`Detector::evaluate`] for a producer that answers the rule index's
+    /// fields itself (`index`, with the event time): an event no rule may
+    /// match is then not captured at all.
+    pub fn evaluate_indexed<T: Serialize + ?Sized>(
+        &mut self,
+        event: &T,
+        index: &dyn sensor_rules::Document,
+        out: &mut Vec<Value>,
+    ) {
+        self.engine.process_typed_indexed(
+            event,
+            index,
+            &mut || serde_json::to_value(event).unwrap_or(Value::Null),
+            out,
+        );
+    }
+
     pub fn engine_mut(&mut self) -> &mut Engine {
         &mut self.engine
     }

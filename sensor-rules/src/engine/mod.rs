@@ -120,8 +120,9 @@ pub struct Engine {
     /// event is captured with this plan first, and in full only if a rule
     /// may match it.
     index_plan: Plan,
-    /// Reused by every capture.
+    /// Reused by every capture, full and of the index's fields.
     captured: Captured,
+    index_captured: Captured,
     /// Candidate matchers of the event at hand (reused).
     cand: Vec<usize>,
     states: Vec<Option<SeqState>>,
@@ -189,11 +190,7 @@ impl Engine {
             fields.insert(&p.segments);
         }
         let plan = Plan::new(paths);
-        let index_plan = Plan::new(
-            RuleSet::index_paths()
-                .chain(ended_entity_paths())
-                .map(|p| (p, false)),
-        );
+        let index_plan = Plan::new(Self::index_paths().map(|p| (p, false)));
         Engine {
             cfg,
             set,
@@ -201,6 +198,7 @@ impl Engine {
             plan,
             index_plan,
             captured: Captured::default(),
+            index_captured: Captured::default(),
             cand: Vec::new(),
             states,
             suppress: Suppressor::new(cfg.suppress),
@@ -323,9 +321,9 @@ impl Engine {
     /// `@timestamp` when the caller has it as a number.
     ///
     /// The index's few fields are captured first: an event no rule can
-    /// match (most of them: two of the three records of every exec in a
-    /// storm) is then done without the full capture, which costs as much
-    /// as writing the event.
+    /// match (most of a node's: with the shipped container rules, every
+    /// record of a host process) is then done without the full capture,
+    /// which costs about as much as writing the event.
     pub fn process_typed<T: Serialize + ?Sized>(
         &mut self,
         event: &T,
@@ -333,30 +331,50 @@ impl Engine {
         full: &mut dyn FnMut() -> Value,
         out: &mut Vec<Value>,
     ) {
-        let mut cap = std::mem::take(&mut self.captured);
-        let mut cand = std::mem::take(&mut self.cand);
-        let (plan, index_plan) = (
-            std::mem::take(&mut self.plan),
-            std::mem::take(&mut self.index_plan),
-        );
+        let mut cap = std::mem::take(&mut self.index_captured);
+        let index_plan = std::mem::take(&mut self.index_plan);
         index_plan.capture(event, &mut cap);
-        self.set.candidates(&index_plan.doc(&cap), &mut cand);
-        match ts_ns {
-            Some(ns) if cand.is_empty() => {
-                cap.set_timestamp_ns(ns);
-                self.process_among(&index_plan.doc(&cap), &cand, full, out);
-            }
-            _ => {
-                plan.capture(event, &mut cap);
-                if let Some(ns) = ts_ns {
-                    cap.set_timestamp_ns(ns);
-                }
-                self.process_among(&plan.doc(&cap), &cand, full, out);
-            }
+        if let Some(ns) = ts_ns {
+            cap.set_timestamp_ns(ns);
         }
-        (self.plan, self.index_plan) = (plan, index_plan);
-        self.captured = cap;
+        self.process_typed_indexed(event, &index_plan.doc(&cap), full, out);
+        self.index_plan = index_plan;
+        self.index_captured = cap;
+    }
+
+    /// [`Engine::process_typed`] when the producer answers the index's
+    /// fields itself: `index` must give every one of [`Engine::index_paths`]
+    /// exactly as the serialised event holds it, and the event time.
+    pub fn process_typed_indexed<T: Serialize + ?Sized>(
+        &mut self,
+        event: &T,
+        index: &dyn Document,
+        full: &mut dyn FnMut() -> Value,
+        out: &mut Vec<Value>,
+    ) {
+        let mut cand = std::mem::take(&mut self.cand);
+        self.set.candidates(index, &mut cand);
+        let ts_ns = index.timestamp_ns();
+        if cand.is_empty() && ts_ns.is_some() {
+            self.process_among(index, &cand, full, out);
+        } else {
+            let mut cap = std::mem::take(&mut self.captured);
+            let plan = std::mem::take(&mut self.plan);
+            plan.capture(event, &mut cap);
+            if let Some(ns) = ts_ns {
+                cap.set_timestamp_ns(ns);
+            }
+            self.process_among(&plan.doc(&cap), &cand, full, out);
+            self.plan = plan;
+            self.captured = cap;
+        }
         self.cand = cand;
+    }
+
+    /// What an event no rule may match is read for: the index's fields
+    /// and those that tell a process ended.
+    pub fn index_paths() -> impl Iterator<Item = &'static FieldPath> {
+        RuleSet::index_paths().chain(ended_entity_paths())
     }
 
     /// Evaluates one event. `view` is what the rules read (the document,

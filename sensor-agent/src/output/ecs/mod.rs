@@ -10,6 +10,7 @@
 
 mod container;
 mod file;
+mod index;
 mod process;
 mod time;
 mod user;
@@ -245,6 +246,11 @@ impl<'a> EcsDoc<'a> {
     pub fn timestamp_ns(&self) -> i64 {
         let ns = self.b.clock.to_unix_ns(self.now);
         ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+
+    /// What the rule index reads, answered from the typed event.
+    pub fn index_view(&'a self) -> index::IndexView<'a> {
+        index::IndexView(self)
     }
 
     /// `event.action`.
@@ -662,6 +668,88 @@ mod tests {
         let v = builder().exec(&rec, &view, None).to_value();
         assert!(v["process"].get("tty").is_none());
         assert_eq!(v["process"]["interactive"], false);
+    }
+
+    /// What `doc`'s index view and its JSON give at every index path.
+    fn index_answers(doc: &EcsDoc<'_>) {
+        use sensor_rules::{Document, Leaf};
+        let json = doc.to_value();
+        let view = doc.index_view();
+        let owned = |l: Leaf<'_>| l.to_json();
+        for p in index::paths() {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            view.leaves(p, &mut |l| {
+                a.push(owned(l));
+                false
+            });
+            json.leaves(p, &mut |l| {
+                b.push(owned(l));
+                false
+            });
+            assert_eq!(a, b, "{} of {json}", p.dotted());
+        }
+        assert_eq!(
+            view.timestamp_ns(),
+            sensor_rules::date::parse_timestamp_ns(json["@timestamp"].as_str().unwrap())
+        );
+    }
+
+    #[test]
+    fn the_index_view_answers_what_the_document_holds() {
+        let b = builder();
+        let (mut t, rec, view) = curl_exec();
+        index_answers(&b.exec(&rec, &view, None));
+        // A container process, with and without its runtime's context.
+        let container = Arc::new(ContainerRef {
+            id: "b".repeat(64),
+            runtime: Runtime::Podman,
+            pod_uid: None,
+        });
+        let crec = exec(task(20, 1, 20, 5, 1), "/bin/sh", &["sh"]);
+        let cview = t.on_exec(&crec, Some(container.clone()));
+        index_answers(&b.exec(&crec, &cview, None));
+        let ctx = ContainerContext {
+            container,
+            meta: None,
+        };
+        index_answers(&b.exec(&crec, &cview, Some(&ctx)));
+        // Fork, end and file events of the same process.
+        let child = task(21, 20, 20, 6, 5);
+        let fork = crate::decode::ForkRecord {
+            child: child.clone(),
+        };
+        let fview = t.on_fork(&fork).unwrap();
+        index_answers(&b.fork(&fork, &fview, Some(&ctx)));
+        let file = FileRecord {
+            task: child.clone(),
+            action: sensor_common::file::FileAction::OpenWrite,
+            path: "/etc/cron.d/x".into(),
+            truncated: false,
+            path2: None,
+            path2_truncated: false,
+            ino: 7,
+            mode: 0o100644,
+            open_flags: 1,
+            syscall: 257,
+            in_container: true,
+            pending: false,
+            normalised: false,
+        };
+        index_answers(&b.file(&file, &fview, Some(&ctx)));
+        let end = ExitRecord {
+            task: child,
+            exit_code: 0,
+        };
+        let eview = t.on_exit(&end);
+        index_answers(&b.end(&end, &eview, Some(&ctx)));
+        // A process the table never saw (no name).
+        let unknown = exec(task(30, 1, 30, 9, 1), "", &[]);
+        let mut u = t.on_exec(&unknown, None);
+        u.process = Arc::new(ProcessInfo {
+            image: Arc::new(crate::enrich::proctable::Image::default()),
+            ..(*u.process).clone()
+        });
+        index_answers(&b.fork(&fork, &u, None));
     }
 
     #[test]
