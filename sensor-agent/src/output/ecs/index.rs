@@ -10,7 +10,6 @@ use std::{borrow::Cow, sync::OnceLock};
 
 use sensor_rules::{
     Document, Leaf,
-    engine::Engine,
     value::{FieldId, FieldPath, Val},
 };
 
@@ -52,7 +51,8 @@ fn field(path: &FieldPath) -> Option<Field> {
     ids.iter().find(|(id, _)| *id == path.id).map(|(_, f)| *f)
 }
 
-/// `doc` as the index reads it (see [`Engine::process_typed_indexed`]).
+/// `doc` as the index reads it (see
+/// `sensor_rules::engine::Engine::process_typed_indexed`).
 #[derive(Clone, Copy)]
 pub struct IndexView<'a>(pub(super) &'a EcsDoc<'a>);
 
@@ -87,8 +87,9 @@ impl Document for IndexView<'_> {
 }
 
 /// Every path the engine may read from an index view.
+#[cfg(test)]
 pub fn paths() -> impl Iterator<Item = &'static FieldPath> {
-    Engine::index_paths()
+    sensor_rules::engine::Engine::index_paths()
 }
 
 #[cfg(test)]
