@@ -196,9 +196,11 @@ fn pipeline(
     Ok(p)
 }
 
-/// Start-up parses the kernel's BTF (tens of MiB, freed right after); hand
-/// those pages back now, so the resident size is the steady state's.
+/// Start-up parses the kernel's BTF (tens of MiB, freed right after) and
+/// reads the embedded eBPF object; hand those pages back now, so the
+/// resident size is the steady state's.
 fn release_startup_memory() {
+    crate::capture::loader::release_object_pages();
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {

@@ -23,6 +23,11 @@ use super::ndjson::{LineClass, Lines};
 /// takes the lock rarely, small enough to keep write latency low.
 const CHUNK_BYTES: usize = 64 * 1024;
 
+/// Written chunks kept for reuse. The rest are freed, so a burst in which
+/// the writer fell behind (up to the 64 MiB alert limit) does not stay
+/// resident as spares afterwards.
+const SPARE_CHUNKS: usize = 4;
+
 /// Where each class of line starts being shed.
 #[derive(Clone, Copy, Debug)]
 pub struct QueueLimits {
@@ -155,6 +160,11 @@ impl Lines for QueuedLines {
         if self.queued_bytes() + line.len() as u64 > limit {
             return Ok(false);
         }
+        // A line that does not fit starts the next chunk, so a chunk's
+        // buffer never grows (doubles) past CHUNK_BYTES for one line.
+        if self.chunk.len() + line.len() > self.chunk.capacity() {
+            self.hand_over();
+        }
         self.chunk.extend_from_slice(line);
         if self.chunk.len() >= CHUNK_BYTES {
             self.hand_over();
@@ -194,12 +204,10 @@ fn write_loop(shared: &Shared, mut out: impl Write) {
                 .queued
                 .fetch_sub(chunk.len() as u64, Ordering::Relaxed);
             chunk.clear();
-            shared
-                .state
-                .lock()
-                .expect("no panics hold it")
-                .spare
-                .push(chunk);
+            let mut state = shared.state.lock().expect("no panics hold it");
+            if state.spare.len() < SPARE_CHUNKS && chunk.capacity() <= CHUNK_BYTES {
+                state.spare.push(chunk);
+            }
         }
     }
 }
@@ -226,6 +234,45 @@ mod tests {
         let mut s = String::new();
         rd.read_to_string(&mut s).unwrap();
         assert_eq!(s, "a\nb\n");
+    }
+
+    #[test]
+    fn after_a_backlog_only_a_few_chunk_buffers_stay_allocated() {
+        // 2 MiB queued while nobody reads, then drained.
+        let (mut rd, wr) = pipe().unwrap();
+        let limits = QueueLimits {
+            event_bytes: 4 << 20,
+            alert_bytes: 4 << 20,
+        };
+        let mut q = QueuedLines::spawn(wr, limits).unwrap();
+        let mut line = vec![b'x'; 999];
+        line.push(b'\n');
+        for _ in 0..2048 {
+            assert!(q.put(&line, LineClass::Event("exec")).unwrap());
+        }
+        q.flush().unwrap();
+        let shared = q.shared.clone();
+        let reader = std::thread::spawn(move || {
+            let mut n = 0;
+            let mut buf = vec![0; 1 << 16];
+            while let Ok(k) = rd.read(&mut buf) {
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            n
+        });
+        q.finish().unwrap();
+        drop(q);
+        assert_eq!(reader.join().unwrap(), 2048 * 1000);
+        let state = shared.state.lock().unwrap();
+        assert!(
+            state.spare.len() <= SPARE_CHUNKS,
+            "{} spares",
+            state.spare.len()
+        );
+        assert!(state.spare.iter().all(|c| c.capacity() <= CHUNK_BYTES));
     }
 
     #[test]

@@ -133,7 +133,12 @@ impl ExitedCache {
 
     fn push(&mut self, e: Entry, capacity: usize) {
         self.order.push_back((e.info.pid, e.seq));
-        self.by_pid.entry(e.info.pid).or_default().push(e);
+        // Most pids hold one entry: a default Vec would reserve four
+        // (192 bytes more per exited process, 0.7 MiB at the default 4 096).
+        self.by_pid
+            .entry(e.info.pid)
+            .or_insert_with(|| Vec::with_capacity(1))
+            .push(e);
         while self.order.len() > capacity {
             let Some((pid, seq)) = self.order.pop_front() else {
                 break;
