@@ -199,6 +199,20 @@ fn a_name_with_dot_segments_is_reported_normalised() {
     agent.stop();
 }
 
+/// Directories `watched/` (holding `y`) and `other/` (holding `x`), and an
+/// agent watching `watched/*`: (dir, other/x, watched/y, agent).
+fn watched_and_other_dir(tag: &str) -> (Dir, PathBuf, PathBuf, Agent) {
+    let dir = Dir::new(tag);
+    std::fs::create_dir(dir.path("watched")).unwrap();
+    std::fs::create_dir(dir.path("other")).unwrap();
+    let (outside, inside) = (dir.path("other/x"), dir.path("watched/y"));
+    std::fs::write(&outside, b"x").unwrap();
+    std::fs::write(&inside, b"y").unwrap();
+    let watch = format!("{}/*", dir.path("watched").display());
+    let agent = file_agent(&[&watch]);
+    (dir, outside, inside, agent)
+}
+
 /// A dotted name reaches user space (the kernel cannot match it) but
 /// leads outside the watched directory: it is checked there and dropped,
 /// while the watched deletion after it is reported.
@@ -211,14 +225,7 @@ fn a_dotted_name_leading_outside_the_watch_is_not_reported() {
         return;
     }
     let _g = serial();
-    let dir = Dir::new("file-dots-out");
-    std::fs::create_dir(dir.path("watched")).unwrap();
-    std::fs::create_dir(dir.path("other")).unwrap();
-    let (outside, inside) = (dir.path("other/x"), dir.path("watched/y"));
-    std::fs::write(&outside, b"x").unwrap();
-    std::fs::write(&inside, b"y").unwrap();
-    let watch = format!("{}/*", dir.path("watched").display());
-    let agent = file_agent(&[&watch]);
+    let (dir, outside, inside, agent) = watched_and_other_dir("file-dots-out");
     std::fs::remove_file(dir.path("watched/../other/x")).unwrap();
     std::fs::remove_file(dir.path("other/../watched/y")).unwrap();
     agent.wait_for(
@@ -249,14 +256,7 @@ fn a_leading_dot_slash_is_matched_in_the_kernel() {
         return;
     }
     let _g = serial();
-    let dir = Dir::new("file-dot-slash");
-    std::fs::create_dir(dir.path("watched")).unwrap();
-    std::fs::create_dir(dir.path("other")).unwrap();
-    let (outside, inside) = (dir.path("other/x"), dir.path("watched/y"));
-    std::fs::write(&outside, b"x").unwrap();
-    std::fs::write(&inside, b"y").unwrap();
-    let watch = format!("{}/*", dir.path("watched").display());
-    let agent = file_agent(&[&watch]);
+    let (dir, outside, inside, agent) = watched_and_other_dir("file-dot-slash");
     // As tar does it: relative to the working directory, behind `./`.
     for (cwd, name) in [("other", "./x"), ("watched", "././y")] {
         let st = std::process::Command::new("chmod")

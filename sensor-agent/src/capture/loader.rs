@@ -31,7 +31,11 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// read-only and file-backed, so a later read (none is made) would fault the
 /// same bytes back in from the binary.
 pub fn release_object_pages() {
-    let page = 4096usize;
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => return,
+    };
     let start = EBPF_OBJECT.as_ptr() as usize;
     let first = start.div_ceil(page) * page;
     let last = (start + EBPF_OBJECT.len()) / page * page;
