@@ -144,27 +144,11 @@ impl Detector {
         }
     }
 
-    /// Appends the alert lines for one ECS event to `out`. Rules read the
-    /// event captured onto the fields they read (no JSON tree); the whole
-    /// tree is built only for an event that raised an alert or that a
-    /// sequence keeps. `ts_ns` is its `@timestamp`, when known as a number.
-    pub fn evaluate<T: Serialize + ?Sized>(
-        &mut self,
-        event: &T,
-        ts_ns: Option<i64>,
-        out: &mut Vec<Value>,
-    ) {
-        self.engine.process_typed(
-            event,
-            ts_ns,
-            &mut || serde_json::to_value(event).unwrap_or(Value::Null),
-            out,
-        );
-    }
-
-    /// [`Detector::evaluate`] for a producer that answers the rule index's
-    /// fields itself (`index`, with the event time): an event no rule may
-    /// match is then not captured at all.
+    /// Appends the alert lines for one ECS event to `out`. `index` answers
+    /// the rule index's fields and the event time; rules read the rest
+    /// captured onto their fields (no JSON tree), and only when a rule may
+    /// match. The whole tree is built only for an event that raised an
+    /// alert or that a sequence keeps.
     pub fn evaluate_indexed<T: Serialize + ?Sized>(
         &mut self,
         event: &T,
@@ -199,7 +183,7 @@ impl Detector {
             .with_context(|| format!("saving the new_terms state to {}", path.display()))
     }
 
-    /// [`Detector::evaluate`] for a document that is already a JSON tree:
+    /// [`Detector::evaluate_indexed`] for a document that is already a JSON tree:
     /// rules read it as it is, with no projection.
     pub fn evaluate_value(&mut self, doc: &Value, out: &mut Vec<Value>) {
         self.engine.process(doc, &mut || doc.clone(), out);
@@ -263,13 +247,12 @@ mod tests {
         let mut d = Detector::load(dir.path(), EngineConfig::unsuppressed()).unwrap();
         let ev = json!({"event": {"category": ["process"]}, "process": {"name": "curl"}});
         let mut alerts = Vec::new();
-        d.evaluate(&ev, None, &mut alerts);
+        d.evaluate_value(&ev, &mut alerts);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0]["event"]["kind"], "alert");
         alerts.clear();
-        d.evaluate(
+        d.evaluate_value(
             &json!({"event": {"category": ["process"]}, "process": {"name": "ls"}}),
-            None,
             &mut alerts,
         );
         assert!(alerts.is_empty());
