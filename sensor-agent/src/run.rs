@@ -208,7 +208,22 @@ fn release_startup_memory() {
     }
 }
 
+/// Start-up parses the kernel's BTF twice (ours, then aya's for the LSM
+/// hooks), each a few MiB of vectors grown by doubling. glibc's dynamic mmap
+/// threshold moves those onto the brk heap after the first free, where they
+/// stay resident until the trim: a fixed threshold gives them back on free.
+/// Measured here: start-up VmHWM 35.8 MiB with the dynamic threshold, 30.5
+/// MiB with this.
+fn tune_allocator() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes glibc's allocation policy.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+    }
+}
+
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    tune_allocator();
     let opts = capture_options(&args)?;
     // Rules first: a bad rules directory fails before any kernel work.
     let engine_config = args.engine.config();

@@ -25,6 +25,8 @@ use crate::decode::{CharDevice, ExecRecord, ExitRecord, ForkRecord, TaskInfo, Tt
 
 pub const DEFAULT_CAPACITY: usize = 65_536;
 pub const DEFAULT_EXITED_CAPACITY: usize = 4_096;
+/// Stale `order` pairs tolerated before compacting, whatever the live count.
+const ORDER_SLACK: usize = 1_024;
 pub const DEFAULT_STORED_ARGS_BYTES: usize = 4_096;
 
 /// `PF_KTHREAD` in /proc/<pid>/stat flags: kernel threads never exec.
@@ -254,12 +256,16 @@ impl ProcessTable {
         self.next_seq += 1;
         self.live.insert(pid, Entry { info, entry, seq });
         self.order.push_back((pid, seq));
-        // `order` keeps stale pairs of replaced/removed entries; compact it
-        // so it stays proportional to the table.
-        if self.order.len() > 2 * self.cfg.capacity.max(16) {
+        // `order` keeps stale pairs of exited and replaced entries; compact
+        // it so it stays proportional to the live table, not to its
+        // capacity (at 2 × 65 536 it grew to 4 MiB on a host with a few
+        // hundred processes).
+        let bound = 2 * self.live.len().max(ORDER_SLACK);
+        if self.order.len() > bound {
             let live = &self.live;
             self.order
                 .retain(|(p, s)| live.get(p).is_some_and(|e| e.seq == *s));
+            self.order.shrink_to(bound);
         }
     }
 
@@ -666,6 +672,24 @@ mod tests {
         );
         assert_eq!(v.parent.unwrap().info.unwrap().image.name, "sh");
         assert_eq!(v.session_leader.unwrap().info.unwrap().image.name, "sh");
+    }
+
+    #[test]
+    fn eviction_order_follows_the_live_processes_not_the_capacity() {
+        let mut t = ProcessTable::new(TableConfig {
+            capacity: 65_536,
+            ..cfg()
+        });
+        for pid in 1_000..21_000 {
+            t.on_exec(&exec(task(pid, 1, pid, 5, 1), "/bin/x", &["x"]), None);
+            t.on_exit(&ExitRecord {
+                task: task(pid, 1, pid, 5, 1),
+                exit_code: 0,
+            });
+        }
+        assert_eq!(t.len(), 0);
+        assert!(t.order.len() <= 2 * ORDER_SLACK);
+        assert!(t.order.capacity() <= 4 * ORDER_SLACK);
     }
 
     #[test]
