@@ -30,7 +30,8 @@ use sensor_common::{
 
 use super::{
     FILE_SCRATCH, HDR, RECORD_BYTES, Scratch, fd_file, filter, in_scope, load_name_key,
-    name_watched, names_watched, path_of, path_watched, paths_watched, stat, watched_everywhere,
+    name_watched, names_watched, path_of, path_watched, paths_watched, stat, tp_field,
+    watched_everywhere,
 };
 use crate::{EVENTS, configured, launder, path, rd_ptr, task::fill_task_ids, wakeup_flags};
 
@@ -279,7 +280,7 @@ fn handle_named_enter(ctx: &TracePointContext) {
     // The BPF context of a syscall tracepoint is not the trace record:
     // its first 8 bytes are a pointer, then the syscall number, then the
     // arguments (kernel/trace/trace_syscalls.c, `syscall_tp_t`).
-    let nr: i32 = unsafe { ctx.read_at(8) }.unwrap_or(-1);
+    let nr: i32 = tp_field(ctx, 8);
     let Some(shape) = (unsafe { FILE_SYSCALLS.get(nr as u32) }) else {
         return;
     };
@@ -401,7 +402,7 @@ fn handle_named_exit(ctx: &TracePointContext) {
         return;
     }
     let _ = PENDING.remove(id);
-    let ret: i64 = unsafe { ctx.read_at(16) }.unwrap_or(-1);
+    let ret: i64 = tp_field(ctx, 16);
     match EVENTS.reserve::<FileResult>(0) {
         Some(mut entry) => {
             let r = entry.as_mut_ptr();

@@ -11,10 +11,11 @@ use sensor_common::{
 };
 
 use super::{
-    FILE_SCRATCH, HDR, fd_file, filter, in_scope, load_name_key, name_may_be_watched, name_watched,
-    names_watched, path_of, path_watched, paths_watched, stat, watched_everywhere,
+    FILE_SCRATCH, FileHead, HDR, action_on, both_scopes, dentry_name, fd_file, filter, in_scope,
+    load_name_key, name_may_be_watched, name_watched, names_watched, path_watched, paths_watched,
+    stat, tp_field, watched_everywhere,
 };
-use crate::{EVENTS, configured, path, rd, rd_ptr, task::fill_task_ids, wakeup_flags};
+use crate::{EVENTS, configured, path, rd, task::fill_task_ids, wakeup_flags};
 
 /// `file.f_mode`: this open created the file (include/linux/fs.h, 4.19+).
 const FMODE_CREATED: u32 = 0x10_0000;
@@ -30,11 +31,11 @@ fn handle_open_exit(ctx: &TracePointContext) {
     }
     stat(FSTAT_SEEN);
     // sys_exit_* layout: common header (8), __syscall_nr (8), ret (16).
-    let ret: i64 = unsafe { ctx.read_at(16) }.unwrap_or(-1);
+    let ret: i64 = tp_field(ctx, 16);
     if ret < 0 {
         return; // nothing was opened
     }
-    let syscall: i32 = unsafe { ctx.read_at(8) }.unwrap_or(0);
+    let syscall: i32 = tp_field(ctx, 8);
     let task = unsafe { bpf_get_current_task() };
     let file = fd_file(task, ret as u64);
     if file == 0 {
@@ -44,11 +45,18 @@ fn handle_open_exit(ctx: &TracePointContext) {
 }
 
 /// Filters and reports the open of `file` by `task` (the tracepoint's
-/// fd lookup, or the LSM hook's own argument).
+/// fd lookup, or the LSM hook's own argument). An unwatched open costs
+/// the file's head, its name's length and first byte, and a hint lookup:
+/// the scope (three reads) is checked first only when it filters.
 #[inline(always)]
 pub(super) fn report_open(task: u64, file: u64, syscall: u32) {
-    let f_flags: u32 = rd(file, cfg!(offsets.file_f_flags));
-    let f_mode: u32 = rd(file, cfg!(offsets.file_f_mode));
+    let Some(s) = FILE_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let s = unsafe { &mut *s };
+    let head = FileHead::read(s, file);
+    let f_flags: u32 = head.field(s, cfg!(offsets.file_f_flags));
+    let f_mode: u32 = head.field(s, cfg!(offsets.file_f_mode));
     let action = if f_mode & FMODE_CREATED != 0 {
         FileAction::Create
     } else if f_flags & (O_WRONLY | O_RDWR | O_TRUNC | O_APPEND) != 0 {
@@ -56,24 +64,19 @@ pub(super) fn report_open(task: u64, file: u64, syscall: u32) {
     } else {
         FileAction::OpenRead
     };
-    let Some(s) = FILE_SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    let s = unsafe { &mut *s };
     let bit = action.bit();
-    let Some(where_flag) = in_scope(task, bit) else {
+    if !action_on(bit) || (!both_scopes() && in_scope(task, bit).is_none()) {
         stat(FSTAT_UNWATCHED);
         return;
-    };
-    unsafe { core::ptr::write_volatile(&mut s.where_flag, where_flag as u64) };
-    let (dentry, vfsmnt) = path_of(file + cfg!(offsets.file_f_path) as u64);
+    }
+    let (dentry, vfsmnt) = head.path(s);
 
     let mut watched = watched_everywhere(bit);
     if !watched && names_watched(bit) {
-        let name = rd_ptr(dentry, cfg!(offsets.dentry_name));
+        let (len, name) = dentry_name(s, dentry);
         // The hints first: copying and hashing the name was most of an
         // unwatched open's cost (`--bpf-stats`).
-        watched = name_may_be_watched(dentry, name, bit)
+        watched = name_may_be_watched(len, name, bit)
             && load_name_key(s, name as *const u8)
             && name_watched(s, bit);
     }
@@ -82,6 +85,13 @@ pub(super) fn report_open(task: u64, file: u64, syscall: u32) {
         stat(FSTAT_UNWATCHED);
         return;
     }
+    let Some(where_flag) = in_scope(task, bit) else {
+        stat(FSTAT_UNWATCHED);
+        return;
+    };
+    unsafe { core::ptr::write_volatile(&mut s.where_flag, where_flag as u64) };
+    let inode: u64 = head.field(s, cfg!(offsets.file_inode));
+    unsafe { core::ptr::write_volatile(&mut s.inode, inode) };
 
     unsafe {
         core::ptr::write_volatile(&mut s.by_path, u64::from(by_path));
@@ -105,7 +115,7 @@ pub(super) fn report_open(task: u64, file: u64, syscall: u32) {
         return;
     }
 
-    let inode = rd_ptr(file, cfg!(offsets.file_inode));
+    let inode = unsafe { core::ptr::read_volatile(&s.inode) };
     let h = unsafe { &mut *(base as *mut FileHeader) };
     h.kind = EventKind::File as u32;
     h.action = action as u32;
