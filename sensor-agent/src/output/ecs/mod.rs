@@ -577,6 +577,23 @@ mod tests {
     }
 
     #[test]
+    fn an_ended_process_is_cached_without_its_renderings() {
+        let (mut t, curl, view) = curl_exec();
+        line(&builder().exec(&curl, &view, None).written());
+        t.on_exit(&ExitRecord {
+            task: task(4200, 1, 4200, 100, 1),
+            exit_code: 0,
+        });
+        let late = t.on_exec(
+            &exec(task(4243, 4200, 4200, 300, 100), "/usr/bin/id", &["id"]),
+            None,
+        );
+        let parent = late.parent.and_then(|r| r.info).unwrap();
+        assert_eq!(parent.image.name, "bash");
+        assert_eq!(format!("{:?}", parent.rendered), "0 rendered");
+    }
+
+    #[test]
     fn a_clock_step_rewrites_the_relatives_start_and_jitter_does_not() {
         let (_, rec, view) = curl_exec();
         let mut b = builder();

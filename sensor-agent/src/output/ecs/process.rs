@@ -279,6 +279,11 @@ pub(super) fn leaders<M: SerializeMap>(
 pub struct Rendered<const N: usize>([OnceLock<(u64, Box<RawValue>)>; N]);
 
 impl<const N: usize> Rendered<N> {
+    /// Nothing rendered yet.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|slot| slot.get().is_none())
+    }
+
     fn get<'a>(&'a self, slot: usize, b: &EcsBuilder, plain: &impl Serialize) -> RawJson<'a> {
         let render =
             || serde_json::value::to_raw_value(plain).expect("a process object serialises");
