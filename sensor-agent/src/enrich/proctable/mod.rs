@@ -560,6 +560,16 @@ mod tests {
             .expect("not a kernel thread")
     }
 
+    fn end(t: &mut ProcessTable, task: TaskInfo) -> ProcessView {
+        t.on_exit(&ExitRecord { task, exit_code: 0 })
+    }
+
+    /// A process under init that execs `/bin/x` and ends.
+    fn short_lived(t: &mut ProcessTable, pid: u32) {
+        t.on_exec(&exec(task(pid, 1, pid, 5, 1), "/bin/x", &["x"]), None);
+        end(t, task(pid, 1, pid, 5, 1));
+    }
+
     /// pid 1 (init) and a shell session under it.
     fn with_init(t: &mut ProcessTable) {
         t.on_exec(
@@ -666,11 +676,8 @@ mod tests {
         let mut t = table();
         t.on_exec(&exec(task(600, 1, 600, 5, 1), "/usr/bin/sh", &["sh"]), None);
         fork(&mut t, task(601, 600, 600, 6, 5));
-        let end = t.on_exit(&ExitRecord {
-            task: task(600, 1, 600, 5, 1),
-            exit_code: 0,
-        });
-        assert_eq!(end.process.image.name, "sh");
+        let ended = end(&mut t, task(600, 1, 600, 5, 1));
+        assert_eq!(ended.process.image.name, "sh");
         assert!(t.get(600).is_none());
         let v = t.on_exec(
             &exec(task(601, 600, 600, 6, 5), "/usr/bin/cat", &["cat"]),
@@ -687,11 +694,7 @@ mod tests {
             ..cfg()
         });
         for pid in 1_000..21_000 {
-            t.on_exec(&exec(task(pid, 1, pid, 5, 1), "/bin/x", &["x"]), None);
-            t.on_exit(&ExitRecord {
-                task: task(pid, 1, pid, 5, 1),
-                exit_code: 0,
-            });
+            short_lived(&mut t, pid);
         }
         assert_eq!(t.len(), 0);
         assert!(t.order.len() <= 2 * ORDER_SLACK);
@@ -702,11 +705,7 @@ mod tests {
     fn recently_exited_cache_is_bounded() {
         let mut t = table();
         for pid in 700..720 {
-            t.on_exec(&exec(task(pid, 1, pid, 5, 1), "/bin/x", &["x"]), None);
-            t.on_exit(&ExitRecord {
-                task: task(pid, 1, pid, 5, 1),
-                exit_code: 0,
-            });
+            short_lived(&mut t, pid);
         }
         assert_eq!(t.exited.len(), 8);
         assert!(t.find(700, None).is_none());
@@ -963,10 +962,7 @@ mod tests {
         fork(&mut t, task(63, 62, 62, 6, 5));
         for _ in 0..20 {
             // Push the leader out of the small exited cache too.
-            t.on_exit(&ExitRecord {
-                task: task(62, 60, 62, 5, 3),
-                exit_code: 0,
-            });
+            end(&mut t, task(62, 60, 62, 5, 3));
         }
         let v = t.on_exec(
             &exec(task(63, 1, 62, 6, 1), "/bin/nohup-job", &["job"]),
