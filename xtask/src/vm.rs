@@ -29,6 +29,10 @@ use crate::{
 /// with two guests at once, and 15 when the host was busy besides.
 pub const GUEST_TIMEOUT_SECS: u64 = 1200;
 
+/// One test binary in a guest: the longest took 3m38s (file_events, 6.19,
+/// two guests at once), so 7 minutes means it is stuck.
+const BINARY_LIMIT_SECS: u64 = 420;
+
 #[derive(Args, Clone)]
 pub struct VmTestArgs {
     /// Kernel to boot: a .deb, a vmlinuz/bzImage, or a Debian series label
@@ -319,6 +323,7 @@ fn e2e_script(skips: &[String]) -> String {
         .iter()
         .map(|s| format!(" --skip '{}'", s.replace('\'', "")))
         .collect();
+    let limit = BINARY_LIMIT_SECS;
     format!(
         r#"#!/bin/sh
 set -o pipefail
@@ -328,16 +333,51 @@ export SENSOR_AGENT_BIN=/sensor-agent SENSOR_RULES_DIR=/rules SENSOR_TEST_TIER=k
 export SENSOR_E2E_STORM=2000
 # Verifying the file programs takes about a minute under TCG.
 export SENSOR_E2E_READY_SECS=300
+# Past the limit a test binary is stuck: the guest shows where, kills it
+# and goes on, so one hang does not cost the whole guest's verdict.
+limit={limit}
+# Where a stuck test binary waits: libtest's last test line, every task,
+# the kernel stacks of the tests and the agent, and the blocked tasks.
+hung() {{
+  echo "VMTEST-HUNG: $1 still running after ${{limit}}s; last test started: $(grep '^test ' /tmp/test.out | tail -n 1)"
+  ps -o pid,ppid,stat,time,args 2>/dev/null || ps
+  for d in /proc/[0-9]*; do
+    cmd=$(tr '\0' ' ' < $d/cmdline 2>/dev/null)
+    case "$cmd" in
+      */tests/*|*sensor-agent*) echo "--- kernel stack of ${{d#/proc/}}: $cmd"; cat $d/stack 2>/dev/null;;
+    esac
+  done
+  echo w > /proc/sysrq-trigger
+  dmesg | tail -n 80
+}}
 pass=0; fail=0; broken=""
 for t in /tests/*; do
   echo "VMTEST-RUN: $t"
-  "$t" --test-threads=1{skip_args} 2>&1 | tee /tmp/test.out
+  : > /tmp/test.out
+  "$t" --test-threads=1{skip_args} >> /tmp/test.out 2>&1 &
+  tpid=$!
+  tail -n +1 -f /tmp/test.out &
+  lpid=$!
+  waited=0; stuck=""
+  while kill -0 $tpid 2>/dev/null; do
+    if [ $waited -ge $limit ]; then
+      hung "$t"
+      stuck="hung ${{limit}}s at: $(grep '^test ' /tmp/test.out | tail -n 1)"
+      killall -KILL sensor-agent 2>/dev/null; kill -KILL $tpid; break
+    fi
+    sleep 1; waited=$((waited + 1))
+  done
+  wait $tpid
   rc=$?
+  sleep 1; kill $lpid 2>/dev/null
   line=$(grep '^test result:' /tmp/test.out | tail -n 1)
   p=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p')
   f=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
+  # A killed binary printed no summary: count what it finished.
+  [ -z "$line" ] && p=$(grep -c ' \.\.\. ok$' /tmp/test.out) && f=$(grep -c ' \.\.\. FAILED$' /tmp/test.out)
   pass=$((pass + ${{p:-0}})); fail=$((fail + ${{f:-0}}))
-  if [ "$rc" != 0 ] || [ -z "$line" ]; then broken="$broken $t(rc=$rc)"; fi
+  if [ -n "$stuck" ]; then broken="$broken $t($stuck)"
+  elif [ "$rc" != 0 ] || [ -z "$line" ]; then broken="$broken $t(rc=$rc)"; fi
 done
 if [ -n "$broken" ]; then
   dmesg | tail -n 30
@@ -554,8 +594,13 @@ fn boot_inner(
         }
     }
     if timed_out {
+        let console = std::fs::read_to_string(log).unwrap_or_default();
         return Ok((
-            Outcome::Fail(format!("timed out after {}s", args.timeout_secs)),
+            Outcome::Fail(format!(
+                "timed out after {}s{}",
+                args.timeout_secs,
+                where_stuck(&console)
+            )),
             Counts::default(),
             boot,
         ));
@@ -578,6 +623,24 @@ fn boot_inner(
     };
     let (outcome, counts) = parse_verdict(&verdict);
     Ok((outcome, counts, boot))
+}
+
+/// Where a guest that timed out was: the test binary it ran and libtest's
+/// last test line, so a hang in CI names its test without the console log.
+fn where_stuck(console: &str) -> String {
+    let Some(at) = console.rfind("VMTEST-RUN: ") else {
+        return " before the first test binary started".into();
+    };
+    let run = &console[at..];
+    let binary = run.lines().next().unwrap_or_default().trim();
+    match run
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("test ") && !l.starts_with("test result:"))
+    {
+        Some(test) => format!(" in {binary}, last test line: {}", test.trim()),
+        None => format!(" in {binary}, before its first test"),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -698,6 +761,41 @@ mod tests {
         assert_eq!((c.passed, c.failed), (3, 1));
         let (o, _) = parse_verdict("PASS 3 passed, 2 failed");
         assert!(matches!(o, Outcome::Fail(_)), "failures override PASS");
+    }
+
+    #[test]
+    fn the_guest_e2e_script_parses_as_sh() {
+        let script = e2e_script(&["container".into()]);
+        let mut sh = Command::new("sh")
+            .arg("-n")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        sh.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(sh.wait().unwrap().success(), "sh -n rejected:\n{script}");
+        assert!(script.contains("limit=420"), "{script}");
+    }
+
+    #[test]
+    fn a_timed_out_guest_names_the_binary_and_the_test_it_was_in() {
+        let console = "VMTEST-RUN: /tests/a\ntest one ... ok\ntest result: ok. 1 passed\n\
+                       VMTEST-RUN: /tests/b\ntest two ... ok\ntest three ... \n[ 9.1] audit: x\n";
+        assert_eq!(
+            where_stuck(console),
+            " in VMTEST-RUN: /tests/b, last test line: test three ..."
+        );
+        assert_eq!(
+            where_stuck("VMTEST-RUN: /tests/b\nrunning 2 tests\n"),
+            " in VMTEST-RUN: /tests/b, before its first test"
+        );
+        assert_eq!(
+            where_stuck("[ 1.0] booting\n"),
+            " before the first test binary started"
+        );
     }
 
     const OOPS_ELSEWHERE: &str = "\
