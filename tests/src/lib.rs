@@ -13,7 +13,7 @@ use std::{
     io::{BufRead, BufReader},
     os::{fd::FromRawFd, unix::fs::MetadataExt},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Condvar, Mutex, MutexGuard},
     thread::JoinHandle,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -352,17 +352,7 @@ impl Agent {
     pub fn stop(mut self) -> Finished {
         // SAFETY: signalling our own child by pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("agent did not exit within 60 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_within(&mut self.child, EXIT_TIMEOUT, "the agent, after SIGTERM");
         for r in self.readers.drain(..) {
             r.join().unwrap();
         }
@@ -515,6 +505,27 @@ pub fn new_session(cmd: &mut Command, ctty_fd: Option<i32>) {
             }
             Ok(())
         });
+    }
+}
+
+/// How long a signalled agent (or a reader we resumed) may take to exit.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Waits for `child` to exit; past `within` it is killed and the test fails
+/// naming `what`, so a process that never exits fails one test instead of
+/// hanging the whole run.
+pub fn wait_within(child: &mut Child, within: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

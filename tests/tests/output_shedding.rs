@@ -96,8 +96,8 @@ fn a_stopped_stdout_reader_costs_events_never_alerts() {
     std::thread::sleep(Duration::from_secs(1));
     // SAFETY: as above.
     unsafe { libc::kill(agent.id() as i32, libc::SIGINT) };
-    assert!(agent.wait().unwrap().success());
-    assert!(reader.wait().unwrap().success());
+    assert!(wait_within(&mut agent, EXIT_TIMEOUT, "the agent, after SIGINT").success());
+    assert!(wait_within(&mut reader, EXIT_TIMEOUT, "the resumed reader").success());
     let stderr = err_thread.join().unwrap();
     let summary_line = stderr
         .iter()
