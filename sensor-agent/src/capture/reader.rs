@@ -8,7 +8,11 @@
 //! stays asleep, woken per record, while records only trickle in (one
 //! command's fork, exec and exit), and polls again when a burst starts.
 
-use std::time::{Duration, Instant};
+use std::{
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    time::{Duration, Instant},
+};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::{
@@ -36,7 +40,7 @@ const BURST_WINDOW: Duration = Duration::from_millis(10);
 pub struct RingReader {
     ring: AsyncFd<RingBuf<MapData>>,
     state: ReaderState,
-    poll: Interval,
+    poll: PollTimer,
     backstop: Interval,
     asleep: bool,
     idle_polls: u32,
@@ -58,8 +62,9 @@ impl RingReader {
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
             .map_err(|e| anyhow::anyhow!("cannot poll the ring buffer: {e}"))?;
         state.set_asleep(false)?;
-        let mut poll = tokio::time::interval(poll_interval);
-        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let poll = PollTimer::new(poll_interval)
+            .map_err(|e| anyhow::anyhow!("cannot create the ring's poll timer: {e}"))?;
+        poll.arm()?;
         let mut backstop = tokio::time::interval(BACKSTOP);
         backstop.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Ok(Self {
@@ -82,8 +87,7 @@ impl RingReader {
             return Ok(());
         }
         if !self.asleep {
-            self.poll.tick().await;
-            return Ok(());
+            return self.poll.tick().await;
         }
         tokio::select! {
             guard = self.ring.readable_mut() => {
@@ -146,7 +150,7 @@ impl RingReader {
                 if self.window_records > BURST_RECORDS {
                     self.state.set_asleep(false)?;
                     self.asleep = false;
-                    self.poll.reset();
+                    self.poll.arm()?;
                 }
             }
             return Ok(());
@@ -158,11 +162,97 @@ impl RingReader {
         if self.idle_polls >= IDLE_POLLS {
             self.state.set_asleep(true)?;
             self.asleep = true;
+            self.poll.disarm()?;
             // Records committed before the programs saw the flag sent no
             // wake-up: look once more before waiting.
             self.again = true;
             self.backstop.reset();
         }
+        Ok(())
+    }
+}
+
+/// The busy reader's poll clock: a periodic timerfd.
+///
+/// Not tokio's `Interval`: it re-arms its timer after every tick, and a
+/// timer due before the time driver's next wake-up makes tokio unpark its
+/// own driver, an eventfd write and a second `epoll_wait` per tick (strace
+/// at 1 000 execs/s: 961 `epoll_wait` and 489 eventfd writes per second).
+/// With a periodic timerfd, a tick is one
+/// `epoll_wait` and the `read` that re-arms the timerfd.
+struct PollTimer {
+    fd: AsyncFd<OwnedFd>,
+    period: Duration,
+}
+
+impl PollTimer {
+    fn new(period: Duration) -> io::Result<Self> {
+        // SAFETY: plain syscall; the fd it returns is owned below.
+        let raw = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open while
+        // it is registered.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(Self { fd, period })
+    }
+
+    /// Ticks every period from one period from now.
+    fn arm(&self) -> io::Result<()> {
+        self.set(self.period)
+    }
+
+    /// No ticks until armed again (an asleep reader waits for the kernel).
+    fn disarm(&self) -> io::Result<()> {
+        self.set(Duration::ZERO)
+    }
+
+    fn set(&self, period: Duration) -> io::Result<()> {
+        let ts = libc::timespec {
+            tv_sec: period.as_secs() as libc::time_t,
+            tv_nsec: period.subsec_nanos() as libc::c_long,
+        };
+        let spec = libc::itimerspec {
+            it_interval: ts,
+            it_value: ts,
+        };
+        // SAFETY: the fd is a timerfd we own; `spec` outlives the call.
+        let rc =
+            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    async fn tick(&mut self) -> io::Result<()> {
+        let mut guard = self.fd.readable_mut().await?;
+        // The read re-arms a periodic timerfd: the kernel starts the next
+        // period only when the expiry count is read.
+        let mut expiries = [0u8; 8];
+        // SAFETY: reads 8 bytes into a buffer of 8 from our own fd.
+        let n = unsafe {
+            libc::read(
+                guard.get_inner().as_raw_fd(),
+                expiries.as_mut_ptr().cast(),
+                8,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::WouldBlock {
+                return Err(e);
+            }
+        }
+        guard.clear_ready();
         Ok(())
     }
 }
