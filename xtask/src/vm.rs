@@ -369,7 +369,9 @@ for t in /tests/*; do
   done
   wait $tpid
   rc=$?
-  sleep 1; kill $lpid 2>/dev/null
+  # busybox tail -f looks for new output once a second: after 2 s it has
+  # copied the binary's last lines to the console.
+  sleep 2; kill $lpid 2>/dev/null
   line=$(grep '^test result:' /tmp/test.out | tail -n 1)
   p=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) passed.*/\1/p')
   f=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) failed.*/\1/p')
