@@ -178,8 +178,8 @@ impl RingReader {
 /// timer due before the time driver's next wake-up makes tokio unpark its
 /// own driver, an eventfd write and a second `epoll_wait` per tick (strace
 /// at 1 000 execs/s: 961 `epoll_wait` and 489 eventfd writes per second).
-/// With a periodic timerfd, a tick is one
-/// `epoll_wait` and the `read` that re-arms the timerfd.
+/// With a periodic timerfd, a tick is one `epoll_wait` and the `read` that
+/// re-arms it. Three libc calls, so no crate for them.
 struct PollTimer {
     fd: AsyncFd<OwnedFd>,
     period: Duration,
