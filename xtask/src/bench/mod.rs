@@ -136,6 +136,10 @@ impl Workload {
 const PROBE_ARG: &str = "xtask-latency-probe";
 /// bpftrace doing the same hook as the agent's exec program.
 const BPFTRACE_EXECS: &str = "tracepoint:sched:sched_process_exec { @n = count(); }";
+/// The CPU baseline: the same hook, every exec handed to user space and
+/// written as one short line (pid, ppid, comm, filename).
+const BPFTRACE_PRINT_EXECS: &str = "tracepoint:sched:sched_process_exec { \
+    printf(\"%d %d %s %s\\n\", pid, curtask->real_parent->tgid, comm, str(args->filename)); }";
 /// Argument of the execs that check the agent is capturing.
 const READY_MARKER: &str = "xtask-bench-ready";
 
@@ -735,13 +739,28 @@ fn resources(agent: &Path, rules: &Path, execs: u32) -> Result<Resources> {
     })
 }
 
-/// Agent CPU and bytes written per exec, in one configuration.
+/// CPU and bytes written per exec, in one configuration.
 struct CpuRow {
     label: String,
     execs: u32,
     rate: f64,
     cpu_us: f64,
     bytes: f64,
+}
+
+impl CpuRow {
+    /// The table line, with the CPU as a multiple of `base`'s.
+    fn markdown(&self, base: Option<&CpuRow>) -> String {
+        let ratio = base
+            .filter(|b| b.cpu_us > 0.0)
+            .map_or("baseline".into(), |b| {
+                format!("{:.2}×", self.cpu_us / b.cpu_us)
+            });
+        format!(
+            "| {} | {} | {:.0} | {:.1} µs | {ratio} | {:.0} |",
+            self.label, self.execs, self.rate, self.cpu_us, self.bytes
+        )
+    }
 }
 
 /// `execs` fork+exec of `/bin/true`, back to back or one every `interval`.
@@ -774,19 +793,51 @@ fn cpu_row(
 ) -> Result<CpuRow> {
     let out = bench_dir().join("cpu.ndjson");
     let running = start_agent_with(agent, rules, AgentOut::File(&out), &["--events", events])?;
-    let pid = running.pid();
     std::thread::sleep(Duration::from_millis(500));
-    let bytes0 = std::fs::metadata(&out).map_or(0, |m| m.len());
+    let row = cpu_over_storm(
+        running,
+        &out,
+        format!("agent, --events {events}"),
+        execs,
+        interval,
+    );
+    let _ = std::fs::remove_file(&out);
+    row
+}
+
+/// The same storm under [`BPFTRACE_PRINT_EXECS`]: the CPU one line per
+/// exec costs a minimal tool that hands every event to user space.
+fn bpftrace_cpu_row(execs: u32, interval: Option<Duration>) -> Result<CpuRow> {
+    let (running, out) = start_bpftrace(BPFTRACE_PRINT_EXECS)?;
+    cpu_over_storm(
+        running,
+        &out,
+        "bpftrace printf one-liner".into(),
+        execs,
+        interval,
+    )
+}
+
+/// utime+stime of `running` and the bytes it wrote to `out` over a storm
+/// of `execs`, then stops it.
+fn cpu_over_storm(
+    running: Running,
+    out: &Path,
+    who: String,
+    execs: u32,
+    interval: Option<Duration>,
+) -> Result<CpuRow> {
+    let pid = running.pid();
+    let bytes0 = std::fs::metadata(out).map_or(0, |m| m.len());
     let cpu0 = cpu_secs(pid).unwrap_or(0.0);
     let took = paced_storm(execs, interval)?;
     std::thread::sleep(Duration::from_secs(1));
     let cpu1 = cpu_secs(pid).unwrap_or(0.0);
     running.stop()?;
-    let bytes1 = std::fs::metadata(&out).map_or(0, |m| m.len());
-    let _ = std::fs::remove_file(&out);
+    let bytes1 = std::fs::metadata(out).map_or(0, |m| m.len());
     Ok(CpuRow {
         label: format!(
-            "--events {events}, {}",
+            "{who}, {}",
             match interval {
                 Some(iv) => format!("one exec every {} µs", iv.as_micros()),
                 None => "back to back".into(),
@@ -814,6 +865,41 @@ fn saturated_storm(execs: u32) -> Result<Duration> {
             .collect::<Result<Vec<_>>>()
     })?;
     Ok(start.elapsed())
+}
+
+/// The saturated storm with no sensor, bpftrace's printf one-liner and the
+/// agent (all kinds written), taking turns `reps` times: one run each gave
+/// +18 % and then −0.4 % on this VM, so the median is reported.
+fn saturated(md: &mut String, agent: &Path, rules: &Path, execs: u32, reps: u32) -> Result<()> {
+    println!("bench: every CPU saturated by exec storms, {reps} rounds of none / bpftrace / agent");
+    paced_storm(500, None)?;
+    let sat_out = bench_dir().join("saturated.ndjson");
+    let (mut none, mut bt, mut with) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        none.push(saturated_storm(execs)?);
+        let (running, _) = start_bpftrace(BPFTRACE_PRINT_EXECS)?;
+        bt.push(saturated_storm(execs)?);
+        running.stop()?;
+        let running = start_agent(agent, rules, AgentOut::File(&sat_out))?;
+        with.push(saturated_storm(execs)?);
+        running.stop()?;
+        let _ = std::fs::remove_file(&sat_out);
+    }
+    let (none, bt, with) = (median(none), median(bt), median(with));
+    let pct = |a: Duration, b: Duration| (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0;
+    writeln!(
+        md,
+        "\n{execs} execs split over one storm per CPU (median of {reps}): no sensor {}, \
+         bpftrace printf {} ({:+.1} %), agent with all kinds written {}: **{:+.1} %** vs none, \
+         {:+.1} % vs bpftrace",
+        fmt_dur(none),
+        fmt_dur(bt),
+        pct(bt, none),
+        fmt_dur(with),
+        pct(with, none),
+        pct(with, bt),
+    )?;
+    Ok(())
 }
 
 fn machine() -> String {
@@ -1002,44 +1088,27 @@ fn exec_parts(md: &mut String, args: &BenchArgs, agent: &Path, rules: &Path) -> 
 
     writeln!(
         md,
-        "\n## Agent CPU per exec\n\nutime+stime of the agent over fork+exec of `/bin/true` with the shipped \
-         rules, NDJSON to a file; each exec is a fork, an exec and an exit record.\n"
+        "\n## CPU per exec\n\nutime+stime over fork+exec of `/bin/true`: the agent with the shipped \
+         rules, NDJSON to a file (each exec is a fork, an exec and an exit record), and, as the \
+         baseline, bpftrace printing one line per exec to a file \
+         (`{BPFTRACE_PRINT_EXECS}`).\n"
     )?;
     writeln!(
         md,
-        "| configuration | execs | execs/s | agent CPU per exec | bytes written per exec |\n|---|---|---|---|---|"
+        "| configuration | execs | execs/s | CPU per exec | vs bpftrace, same pacing | bytes written per exec |\n|---|---|---|---|---|---|"
     )?;
     let cpu_execs = args.execs.min(10_000);
-    for (events, interval) in [
-        ("exec", None),
-        ("exec", Some(Duration::from_millis(1))),
-        ("exec,fork,exit", None),
-        ("exec,fork,exit", Some(Duration::from_millis(1))),
-    ] {
-        println!("bench: agent CPU, --events {events}, interval {interval:?}");
-        let r = cpu_row(agent, rules, events, cpu_execs, interval)?;
-        writeln!(
-            md,
-            "| {} | {} | {:.0} | {:.1} µs | {:.0} |",
-            r.label, r.execs, r.rate, r.cpu_us, r.bytes
-        )?;
+    for interval in [None, Some(Duration::from_millis(1))] {
+        println!("bench: bpftrace printf CPU, interval {interval:?}");
+        let base = bpftrace_cpu_row(cpu_execs, interval)?;
+        writeln!(md, "{}", base.markdown(None))?;
+        for events in ["exec", "exec,fork,exit"] {
+            println!("bench: agent CPU, --events {events}, interval {interval:?}");
+            let r = cpu_row(agent, rules, events, cpu_execs, interval)?;
+            writeln!(md, "{}", r.markdown(Some(&base)))?;
+        }
     }
-    println!("bench: every CPU saturated by exec storms, without and with the agent");
-    let sat_execs = args.execs.min(10_000);
-    paced_storm(500, None)?;
-    let none = saturated_storm(sat_execs)?;
-    let sat_out = bench_dir().join("saturated.ndjson");
-    let running = start_agent(agent, rules, AgentOut::File(&sat_out))?;
-    let with = saturated_storm(sat_execs)?;
-    running.stop()?;
-    let _ = std::fs::remove_file(&sat_out);
-    writeln!(
-        md,
-        "\n{sat_execs} execs split over one storm per CPU: no sensor {}, agent (all kinds written) {}: **{:+.1} %**",
-        fmt_dur(none),
-        fmt_dur(with),
-        (with.as_secs_f64() / none.as_secs_f64() - 1.0) * 100.0
-    )?;
+    saturated(md, agent, rules, args.execs.min(10_000), args.reps.max(3))?;
 
     println!("bench: agent RSS and CPU over {} execs", args.rss_execs);
     let r = resources(agent, rules, args.rss_execs)?;
