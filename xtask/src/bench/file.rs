@@ -19,8 +19,8 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use super::{
-    AgentOut, BenchArgs, Running, bench_dir, cpu_secs, median, start_agent_with, start_bpftrace,
-    summary_field,
+    AgentOut, BenchArgs, Running, bench_dir, cpu_secs, median, pct, start_agent_with,
+    start_bpftrace, summary_field,
 };
 use crate::util;
 
@@ -48,7 +48,7 @@ struct Row {
 
 impl Row {
     fn pct(&self, i: usize) -> f64 {
-        (self.times[i].as_secs_f64() / self.times[0].as_secs_f64() - 1.0) * 100.0
+        pct(self.times[i], self.times[0])
     }
 
     fn field(&self, key: &str) -> String {

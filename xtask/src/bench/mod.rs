@@ -220,7 +220,7 @@ fn ensure_tracefs() -> Result<()> {
     )
 }
 
-/// Starts `bpftrace -e program` (a one-liner keeping `@n = count()`).
+/// Starts `bpftrace -e program`, its stdout to the returned file.
 fn start_bpftrace(program: &str) -> Result<(Running, PathBuf)> {
     ensure_tracefs()?;
     let out = bench_dir().join("bpftrace.out");
@@ -372,6 +372,11 @@ fn count_workload_execs(out: &Path) -> Result<u64> {
         }
     }
     Ok(n)
+}
+
+/// How much longer `a` took than `b`, in percent.
+fn pct(a: Duration, b: Duration) -> f64 {
+    (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -805,8 +810,8 @@ fn cpu_row(
     row
 }
 
-/// The same storm under [`BPFTRACE_PRINT_EXECS`]: the CPU one line per
-/// exec costs a minimal tool that hands every event to user space.
+/// The same storm under [`BPFTRACE_PRINT_EXECS`]: what handing every exec
+/// to user space costs a minimal tool.
 fn bpftrace_cpu_row(execs: u32, interval: Option<Duration>) -> Result<CpuRow> {
     let (running, out) = start_bpftrace(BPFTRACE_PRINT_EXECS)?;
     cpu_over_storm(
@@ -886,7 +891,6 @@ fn saturated(md: &mut String, agent: &Path, rules: &Path, execs: u32, reps: u32)
         let _ = std::fs::remove_file(&sat_out);
     }
     let (none, bt, with) = (median(none), median(bt), median(with));
-    let pct = |a: Duration, b: Duration| (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0;
     writeln!(
         md,
         "\n{execs} execs split over one storm per CPU (median of {reps}): no sensor {}, \
@@ -1031,7 +1035,6 @@ fn exec_parts(md: &mut String, args: &BenchArgs, agent: &Path, rules: &Path) -> 
     )?;
     writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|")?;
     for r in &rows {
-        let pct = |a: Duration, b: Duration| (a.as_secs_f64() / b.as_secs_f64() - 1.0) * 100.0;
         writeln!(
             md,
             "| {} | {} | {} | {} | {:+.1}% | {:+.1}% | {} | {} | {} | {} | {} |",
