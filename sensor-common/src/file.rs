@@ -163,7 +163,8 @@ pub const FSTAT_SEEN: u32 = 0;
 pub const FSTAT_UNWATCHED: u32 = 1;
 /// Records written to the ring.
 pub const FSTAT_EMITTED: u32 = 2;
-/// Records lost to a full ring.
+/// Records lost: to a full ring, or with every scratch of the CPU held
+/// by preempted BPF LSM programs.
 pub const FSTAT_DROPPED: u32 = 3;
 /// Records whose path walk was cut.
 pub const FSTAT_TRUNCATED: u32 = 4;

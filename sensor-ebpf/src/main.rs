@@ -11,6 +11,9 @@
 //! the agent resolved from the running kernel's BTF and installed in
 //! `SENSOR_CONFIG` before load.
 #![no_std]
+// `atomic_xadd` (see `file::xadd`): the BPF target has no atomic RMW types.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 #![no_main]
 
 use aya_ebpf::{

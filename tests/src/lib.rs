@@ -334,6 +334,11 @@ impl Agent {
         }
     }
 
+    /// The stderr lines so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.state.0.lock().unwrap().stderr.clone()
+    }
+
     /// Sends `sig` to the agent (e.g. SIGSTOP/SIGCONT to stall its reader).
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child by pid.

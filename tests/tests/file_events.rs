@@ -535,6 +535,50 @@ fn file_storm_every_creation_is_an_event_or_a_counted_drop() {
     assert_eq!(accounted, n as u64, "{s:?}");
 }
 
+/// Whether BPF LSM is active here (`/sys/kernel/security/lsm` lists
+/// `bpf`); says loudly that `test` did not run when it is not.
+fn bpf_lsm_listed(test: &str) -> bool {
+    let lsm_list = "/sys/kernel/security/lsm";
+    if !Path::new(lsm_list).exists() {
+        // A bare guest has securityfs unmounted; the agent mounts it too.
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "securityfs", "securityfs", "/sys/kernel/security"])
+            .status();
+    }
+    let lsms = std::fs::read_to_string(lsm_list).unwrap_or_default();
+    if lsms.trim().split(',').any(|l| l == "bpf") {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED: BPF LSM is not active here ({lsm_list}: {:?}) — {test} did NOT run",
+        lsms.trim()
+    );
+    false
+}
+
+/// An agent with `--file-hooks lsm` and `args`, or None, said loudly,
+/// where the kernel refuses BPF LSM programs. Listed is not allowed: this
+/// machine's kernel lists bpf and refuses every BPF LSM program (EPERM at
+/// load, with no verifier log); the agent says so and runs without them.
+fn lsm_agent(test: &str, args: &[&str]) -> Option<Agent> {
+    let mut all = vec!["--events", "file", "--file-hooks", "lsm"];
+    all.extend_from_slice(args);
+    let agent = Agent::start(&all);
+    let refused = agent
+        .stderr_lines()
+        .into_iter()
+        .find(|l| l.contains("file hooks not attached") && l.contains("Operation not permitted"));
+    if let Some(refused) = refused {
+        agent.stop();
+        eprintln!(
+            "SKIPPED: BPF LSM is active but this kernel refuses its programs — \
+             {test} did NOT run: {refused}"
+        );
+        return None;
+    }
+    Some(agent)
+}
+
 /// Every action (creation, write, read of a watched name, rename across
 /// directories, chmod, link, symlink, unlink, rmdir), seen by an agent at
 /// BPF LSM's hooks (`file_open`, `path_*`) and by one at the syscall
@@ -543,63 +587,28 @@ fn file_storm_every_creation_is_an_event_or_a_counted_drop() {
 /// `lsm=...,bpf`); elsewhere it skips loudly.
 #[test]
 fn lsm_and_tracepoint_hooks_report_the_same_events() {
-    if !require_root_and_bpf() {
-        return;
-    }
-    let lsm_list = "/sys/kernel/security/lsm";
-    if !std::path::Path::new(lsm_list).exists() {
-        // A bare guest has securityfs unmounted; the agent mounts it too.
-        let _ = std::process::Command::new("mount")
-            .args(["-t", "securityfs", "securityfs", "/sys/kernel/security"])
-            .status();
-    }
-    let lsms = std::fs::read_to_string(lsm_list).unwrap_or_default();
-    if !lsms.trim().split(',').any(|l| l == "bpf") {
-        eprintln!(
-            "SKIPPED: BPF LSM is not active here (/sys/kernel/security/lsm: {:?}) — \
-             this end-to-end test did NOT run",
-            lsms.trim()
-        );
+    const TEST: &str = "lsm_and_tracepoint_hooks_report_the_same_events";
+    if !require_root_and_bpf() || !bpf_lsm_listed(TEST) {
         return;
     }
     let _g = serial();
-    // Listed is not allowed: this machine's kernel lists bpf and refuses
-    // every BPF LSM program (EPERM at load, with no verifier log).
-    let probe_dir = Dir::new("file-way-probe");
-    let probe = Agent::start(&[
-        "--events",
-        "file",
-        "--file-hooks",
-        "lsm",
-        "--file-watch",
-        &probe_dir.watch(),
-    ])
-    .stop();
-    if let Some(refused) = probe
-        .stderr
-        .iter()
-        .find(|l| l.contains("file hooks not attached") && l.contains("Operation not permitted"))
-    {
-        eprintln!(
-            "SKIPPED: BPF LSM is listed ({:?}) but this kernel refuses its programs — \
-             this end-to-end test did NOT run: {refused}",
-            lsms.trim()
-        );
-        return;
-    }
     let seen = |way: &str| {
         let dir = Dir::new(&format!("file-way-{way}"));
         let read_watch = dir.path("token");
-        let agent = Agent::start(&[
-            "--events",
-            "file",
-            "--file-hooks",
-            way,
+        let watch = dir.watch();
+        let args = [
             "--file-watch",
-            &dir.watch(),
+            &watch,
             "--file-watch-read",
             read_watch.to_str().unwrap(),
-        ]);
+        ];
+        let agent = if way == "lsm" {
+            lsm_agent(TEST, &args)?
+        } else {
+            let mut all = vec!["--events", "file", "--file-hooks", way];
+            all.extend_from_slice(&args);
+            Agent::start(&all)
+        };
         let p = dir.path("a.txt");
         std::fs::write(&p, b"1").unwrap();
         std::fs::OpenOptions::new().append(true).open(&p).unwrap();
@@ -643,10 +652,12 @@ fn lsm_and_tracepoint_hooks_report_the_same_events() {
             })
             .collect();
         out.sort();
-        out
+        Some(out)
     };
-    let lsm = seen("lsm");
-    let tp = seen("tracepoint");
+    let Some(lsm) = seen("lsm") else {
+        return;
+    };
+    let tp = seen("tracepoint").unwrap();
     eprintln!("LSM way: {lsm:?}");
     for action in [
         "creation",
@@ -662,4 +673,139 @@ fn lsm_and_tracepoint_hooks_report_the_same_events() {
         );
     }
     assert_eq!(lsm, tp, "LSM and tracepoints must report the same events");
+}
+
+/// The kernel's preemption mode, where it can preempt kernel code
+/// (`full`, `lazy`, or a static `PREEMPT`/`PREEMPT_RT` build); None where
+/// it cannot (`none`, `voluntary`).
+fn kernel_preemption() -> Option<String> {
+    let dynamic = "/sys/kernel/debug/sched/preempt";
+    if !Path::new(dynamic).exists() {
+        let _ = std::process::Command::new("mount")
+            .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
+            .status();
+    }
+    // "none voluntary (full) lazy": the mode in parentheses.
+    if let Ok(modes) = std::fs::read_to_string(dynamic) {
+        let mode = modes
+            .split_whitespace()
+            .find_map(|m| m.strip_prefix('(')?.strip_suffix(')'))
+            .unwrap_or_default()
+            .to_string();
+        return matches!(mode.as_str(), "full" | "lazy").then_some(mode);
+    }
+    let version = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
+    version
+        .split_whitespace()
+        .find(|w| matches!(*w, "PREEMPT" | "PREEMPT_RT" | "PREEMPT_LAZY"))
+        .map(str::to_string)
+}
+
+/// Pins the calling thread to CPU 0.
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is valid; the calls take our own thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
+/// BPF LSM programs run with migration off but preemption on, so on a
+/// kernel that preempts kernel code, file programs of other tasks run on
+/// the same CPU in the middle of a walk. Here workers create files on CPU
+/// 0 while a real-time thread there wakes every 200 µs to create its own,
+/// preempting them: each creation is reported once, with its own path, or
+/// counted as a drop. (A shared per-CPU scratch once reported a symlink in
+/// CI as `/dev/null\0ile-way-lsm-...`.) Needs BPF LSM and a preemptible
+/// kernel (the 6.19 guest); elsewhere it skips loudly.
+#[test]
+fn preempted_lsm_walks_report_each_creation_once_with_its_own_path() {
+    const TEST: &str = "preempted_lsm_walks_report_each_creation_once_with_its_own_path";
+    if !require_root_and_bpf() || !bpf_lsm_listed(TEST) {
+        return;
+    }
+    let Some(mode) = kernel_preemption() else {
+        eprintln!(
+            "SKIPPED: this kernel does not preempt kernel code (preemption none or voluntary), \
+             so BPF LSM programs cannot interleave on a CPU — {TEST} did NOT run"
+        );
+        return;
+    };
+    eprintln!("kernel preemption: {mode}");
+    let _g = serial();
+    let dir = Dir::new("file-preempt");
+    // Deep, so each walk takes longer and is more often preempted.
+    let deep = dir.path("p/q/r/s/t/u/v/w");
+    std::fs::create_dir_all(&deep).unwrap();
+    let watch = format!("{}/*", deep.display());
+    let Some(agent) = lsm_agent(TEST, &["--file-watch", &watch]) else {
+        return;
+    };
+    let run_for = Duration::from_secs(3);
+    let worker = |tag: &'static str, realtime: bool| {
+        let deep = deep.clone();
+        std::thread::spawn(move || {
+            pin_to_cpu0();
+            if realtime {
+                let p = libc::sched_param { sched_priority: 1 };
+                // SAFETY: our own thread, a valid parameter.
+                let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) };
+                assert_eq!(rc, 0, "SCHED_FIFO: {}", std::io::Error::last_os_error());
+            }
+            let start = std::time::Instant::now();
+            let mut made = Vec::new();
+            let mut i = 0u64;
+            while start.elapsed() < run_for {
+                // Names of varied lengths, so an overwrite shows.
+                let p = deep.join(format!("{tag}{i}{}", "x".repeat((i % 7) as usize)));
+                std::fs::File::create(&p).unwrap();
+                made.push(p.to_string_lossy().into_owned());
+                i += 1;
+                if realtime {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            made
+        })
+    };
+    let threads = [worker("a", false), worker("b", false), worker("rt", true)];
+    let made: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let created = made.len();
+    let made: std::collections::HashSet<String> = made.into_iter().collect();
+    let ours = |v: &Value| v["event"]["category"][0] == "file" && by_us(v);
+    agent.settle(created, ours);
+    let done = agent.stop();
+    let paths: Vec<&str> = done
+        .events
+        .iter()
+        .filter(|v| ours(v))
+        .map(|v| v["file"]["path"].as_str().unwrap_or(""))
+        .collect();
+    let foreign: Vec<&&str> = paths.iter().filter(|p| !made.contains(**p)).collect();
+    let unique: std::collections::HashSet<&&str> = paths.iter().collect();
+    let s = &done.summary;
+    eprintln!(
+        "{created} creations on CPU 0 ({mode}): {} events, {} distinct, summary {s:?}",
+        paths.len(),
+        unique.len()
+    );
+    assert!(
+        foreign.is_empty(),
+        "{} event(s) with a path nobody created, first: {:?}",
+        foreign.len(),
+        foreign.first()
+    );
+    assert_eq!(unique.len(), paths.len(), "a creation was reported twice");
+    assert_eq!(
+        paths.len() as u64 + s["file_drops"] + s["file_shed"],
+        created as u64,
+        "every creation is an event or a counted drop: {s:?}"
+    );
 }

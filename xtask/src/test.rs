@@ -261,6 +261,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
             kernels: args.kernels.clone(),
             payload: PayloadKind::Auto,
             skips: vec!["container".into()],
+            only: None,
             timeout_secs: crate::vm::GUEST_TIMEOUT_SECS,
             kvm: false,
             host: false,

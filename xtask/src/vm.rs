@@ -52,6 +52,11 @@ pub struct VmTestArgs {
     #[arg(long = "skip", value_name = "SUBSTRING", default_values = ["container"])]
     pub skips: Vec<String>,
 
+    /// Run only the guest tests whose names contain this (libtest's
+    /// filter), to iterate on one test without the whole tier.
+    #[arg(long, value_name = "SUBSTRING")]
+    pub only: Option<String>,
+
     /// Seconds before a guest is declared hung and QEMU is killed.
     #[arg(long, default_value_t = GUEST_TIMEOUT_SECS)]
     pub timeout_secs: u64,
@@ -218,13 +223,19 @@ pub fn e2e_binaries() -> Result<Vec<PathBuf>> {
     Ok(bins)
 }
 
-/// How many tests a binary would run with the guest's skip filters.
-fn count_tests(bin: &Path, skips: &[String]) -> Result<usize> {
-    let mut cmd = Command::new(bin);
-    cmd.args(["--list", "--format", "terse"]);
-    for s in skips {
-        cmd.args(["--skip", s]);
+impl VmTestArgs {
+    /// libtest's arguments that choose the guest's tests: `--skip`s, then
+    /// the `--only` filter.
+    fn test_filters(&self) -> Vec<String> {
+        let skips = self.skips.iter().flat_map(|s| ["--skip".into(), s.clone()]);
+        skips.chain(self.only.clone()).collect()
     }
+}
+
+/// How many tests a binary would run with the guest's filters.
+fn count_tests(bin: &Path, filters: &[String]) -> Result<usize> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--list", "--format", "terse"]).args(filters);
     let out = util::capture(&mut cmd)?;
     Ok(out.lines().filter(|l| l.ends_with(": test")).count())
 }
@@ -235,7 +246,7 @@ fn build_initrd(args: &VmTestArgs) -> Result<PathBuf> {
     let mut tests = Vec::new();
     if kind != PayloadKind::Smoke {
         for bin in e2e_binaries()? {
-            let n = count_tests(&bin, &args.skips)?;
+            let n = count_tests(&bin, &args.test_filters())?;
             if n > 0 {
                 println!(
                     "vm-test: payload test binary {} ({n} kernel-tier tests)",
@@ -247,8 +258,8 @@ fn build_initrd(args: &VmTestArgs) -> Result<PathBuf> {
         if tests.is_empty() {
             if kind == PayloadKind::E2e {
                 bail!(
-                    "--payload e2e: sensor-tests has no tests left after --skip {:?}",
-                    args.skips
+                    "--payload e2e: sensor-tests has no tests left after {:?}",
+                    args.test_filters()
                 );
             }
             println!("vm-test: sensor-tests has no kernel-tier tests yet; using the smoke payload");
@@ -277,7 +288,7 @@ fn build_initrd(args: &VmTestArgs) -> Result<PathBuf> {
                 let name = bin.file_name().unwrap_or_default().to_string_lossy();
                 cpio.binary(&format!("/tests/{name}"), bin)?;
             }
-            e2e_script(&args.skips)
+            e2e_script(&args.test_filters())
         }
         _ => SMOKE.to_string(),
     };
@@ -317,11 +328,11 @@ fn add_tree(cpio: &mut Cpio, host: &Path, guest: &str) -> Result<()> {
 }
 
 /// Runs each test binary serially (the tests share the kernel's BPF state)
-/// and sums libtest's result lines.
-fn e2e_script(skips: &[String]) -> String {
-    let skip_args: String = skips
+/// with libtest's `filters`, and sums libtest's result lines.
+fn e2e_script(filters: &[String]) -> String {
+    let skip_args: String = filters
         .iter()
-        .map(|s| format!(" --skip '{}'", s.replace('\'', "")))
+        .map(|s| format!(" '{}'", s.replace('\'', "")))
         .collect();
     let limit = BINARY_LIMIT_SECS;
     format!(
@@ -836,8 +847,18 @@ mod tests {
     }
 
     #[test]
-    fn e2e_script_quotes_skips() {
-        let s = e2e_script(&["container".into(), "it's".into()]);
-        assert!(s.contains("--test-threads=1 --skip 'container' --skip 'its'"));
+    fn e2e_script_quotes_filters() {
+        let args = VmTestArgs {
+            kernels: vec![],
+            payload: PayloadKind::Auto,
+            skips: vec!["container".into(), "it's".into()],
+            only: Some("lsm".into()),
+            timeout_secs: 1,
+            kvm: false,
+            host: false,
+            quiet: true,
+        };
+        let s = e2e_script(&args.test_filters());
+        assert!(s.contains("--test-threads=1 '--skip' 'container' '--skip' 'its' 'lsm'"));
     }
 }

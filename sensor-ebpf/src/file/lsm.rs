@@ -22,9 +22,8 @@ use sensor_common::file::{
 };
 
 use super::{
-    FILE_SCRATCH, HDR, Scratch, filter, in_scope, load_name_key, name_watched, named::emit,
-    names_watched, open::report_open, path_of, path_watched, paths_watched, stat,
-    watched_everywhere,
+    HDR, Held, Scratch, filter, in_scope, load_name_key, name_watched, named::emit, names_watched,
+    open::report_open, path_of, path_watched, paths_watched, stat, watched_everywhere,
 };
 use crate::{configured, launder, path, rd_ptr};
 
@@ -36,7 +35,9 @@ pub fn sensor_lsm_file_open(ctx: LsmContext) -> i32 {
         let file = ctx.arg::<*const u8>(0) as u64;
         if file != 0 {
             // No syscall here: an open by exec or by the kernel counts too.
-            report_open(unsafe { bpf_get_current_task() }, file, 0);
+            if let Some(held) = Held::take() {
+                report_open(&mut *held.0, unsafe { bpf_get_current_task() }, file, 0);
+            }
         }
     }
     0
@@ -98,10 +99,10 @@ fn report_path(
         stat(FSTAT_UNWATCHED);
         return;
     }
-    let Some(s) = FILE_SCRATCH.get_ptr_mut(0) else {
+    let Some(held) = Held::take() else {
         return;
     };
-    let s = unsafe { &mut *s };
+    let s = &mut *held.0;
     unsafe { core::ptr::write_volatile(&mut s.where_flag, where_flag as u64) };
     if dentry == 0 || vfsmnt == 0 {
         return;

@@ -29,8 +29,8 @@ use sensor_common::{
 };
 
 use super::{
-    FILE_SCRATCH, HDR, RECORD_BYTES, Scratch, fd_file, filter, in_scope, load_name_key,
-    name_watched, names_watched, path_of, path_watched, paths_watched, stat, tp_field,
+    HDR, RECORD_BYTES, Scratch, fd_file, filter, in_scope, load_name_key, name_watched,
+    names_watched, path_of, path_watched, paths_watched, scratch, stat, tp_field,
     watched_everywhere,
 };
 use crate::{EVENTS, configured, launder, path, rd_ptr, task::fill_task_ids, wakeup_flags};
@@ -266,10 +266,9 @@ fn handle_named_enter(ctx: &TracePointContext) {
     if !configured() || filter(FILTER_ENABLED) == 0 {
         return;
     }
-    let Some(s) = FILE_SCRATCH.get_ptr_mut(0) else {
+    let Some(s) = scratch() else {
         return;
     };
-    let s = unsafe { &mut *s };
     // Set only just before this program enters itself again, on this CPU
     // (a tracepoint program does not nest on one CPU).
     let second = unsafe { core::ptr::read_volatile(&s.again) } != 0;

@@ -11,9 +11,9 @@ use sensor_common::{
 };
 
 use super::{
-    FILE_SCRATCH, FileHead, HDR, action_on, both_scopes, dentry_name, fd_file, filter, in_scope,
+    FileHead, HDR, Scratch, action_on, both_scopes, dentry_name, fd_file, filter, in_scope,
     load_name_key, name_may_be_watched, name_watched, names_watched, path_watched, paths_watched,
-    stat, tp_field, watched_everywhere,
+    scratch, stat, tp_field, watched_everywhere,
 };
 use crate::{EVENTS, configured, path, rd, task::fill_task_ids, wakeup_flags};
 
@@ -41,19 +41,18 @@ fn handle_open_exit(ctx: &TracePointContext) {
     if file == 0 {
         return;
     }
-    report_open(task, file, syscall as u32);
+    if let Some(s) = scratch() {
+        report_open(s, task, file, syscall as u32);
+    }
 }
 
 /// Filters and reports the open of `file` by `task` (the tracepoint's
-/// fd lookup, or the LSM hook's own argument). An unwatched open costs
-/// the file's head, its name's length and first byte, and a hint lookup:
-/// the scope (three reads) is checked first only when it filters.
+/// fd lookup, or the LSM hook's own argument), assembled in `s`. An
+/// unwatched open costs the file's head, its name's length and first
+/// byte, and a hint lookup: the scope (three reads) is checked first only
+/// when it filters.
 #[inline(always)]
-pub(super) fn report_open(task: u64, file: u64, syscall: u32) {
-    let Some(s) = FILE_SCRATCH.get_ptr_mut(0) else {
-        return;
-    };
-    let s = unsafe { &mut *s };
+pub(super) fn report_open(s: &mut Scratch, task: u64, file: u64, syscall: u32) {
     let head = FileHead::read(s, file);
     let f_flags: u32 = head.field(s, cfg!(offsets.file_f_flags));
     let f_mode: u32 = head.field(s, cfg!(offsets.file_f_mode));
