@@ -681,8 +681,10 @@ fn lsm_and_tracepoint_hooks_report_the_same_events() {
 fn kernel_preemption() -> Option<String> {
     let dynamic = "/sys/kernel/debug/sched/preempt";
     if !Path::new(dynamic).exists() {
+        // Quiet: "already mounted" is the usual answer.
         let _ = std::process::Command::new("mount")
             .args(["-t", "debugfs", "debugfs", "/sys/kernel/debug"])
+            .stderr(std::process::Stdio::null())
             .status();
     }
     // "none voluntary (full) lazy": the mode in parentheses.
@@ -714,36 +716,44 @@ fn pin_to_cpu0() {
     }
 }
 
-/// BPF LSM programs run with migration off but preemption on, so on a
-/// kernel that preempts kernel code, file programs of other tasks run on
-/// the same CPU in the middle of a walk. Here workers create files on CPU
-/// 0 while a real-time thread there wakes every 200 µs to create its own,
-/// preempting them: each creation is reported once, with its own path, or
-/// counted as a drop. (A shared per-CPU scratch once reported a symlink in
-/// CI as `/dev/null\0ile-way-lsm-...`.) Needs BPF LSM and a preemptible
-/// kernel (the 6.19 guest); elsewhere it skips loudly.
-#[test]
-fn preempted_lsm_walks_report_each_creation_once_with_its_own_path() {
-    const TEST: &str = "preempted_lsm_walks_report_each_creation_once_with_its_own_path";
-    if !require_root_and_bpf() || !bpf_lsm_listed(TEST) {
+/// Creations on a CPU that preempts kernel code, at hook `way` (`lsm` or
+/// `tracepoint`): two workers create files on CPU 0 while a real-time
+/// thread there wakes every 200 µs to create its own, preempting them
+/// mid-syscall. Each creation must be reported once, with its own path,
+/// or be counted as a drop. Skips loudly where the kernel does not
+/// preempt kernel code, or (`lsm`) does not run BPF LSM.
+fn creations_on_a_preempted_cpu(test: &str, way: &str) {
+    if !require_root_and_bpf() || (way == "lsm" && !bpf_lsm_listed(test)) {
         return;
     }
     let Some(mode) = kernel_preemption() else {
         eprintln!(
             "SKIPPED: this kernel does not preempt kernel code (preemption none or voluntary), \
-             so BPF LSM programs cannot interleave on a CPU — {TEST} did NOT run"
+             so file programs cannot interleave on a CPU — {test} did NOT run"
         );
         return;
     };
     eprintln!("kernel preemption: {mode}");
     let _g = serial();
-    let dir = Dir::new("file-preempt");
+    let dir = Dir::new(&format!("file-preempt-{way}"));
     // Deep, so each walk takes longer and is more often preempted.
     let deep = dir.path("p/q/r/s/t/u/v/w");
     std::fs::create_dir_all(&deep).unwrap();
     let watch = format!("{}/*", deep.display());
-    let Some(agent) = lsm_agent(TEST, &["--file-watch", &watch]) else {
-        return;
+    let agent = if way == "lsm" {
+        let Some(agent) = lsm_agent(test, &["--file-watch", &watch]) else {
+            return;
+        };
+        agent
+    } else {
+        Agent::start(&[
+            "--events",
+            "file",
+            "--file-hooks",
+            way,
+            "--file-watch",
+            &watch,
+        ])
     };
     let run_for = Duration::from_secs(3);
     let worker = |tag: &'static str, realtime: bool| {
@@ -792,7 +802,7 @@ fn preempted_lsm_walks_report_each_creation_once_with_its_own_path() {
     let unique: std::collections::HashSet<&&str> = paths.iter().collect();
     let s = &done.summary;
     eprintln!(
-        "{created} creations on CPU 0 ({mode}): {} events, {} distinct, summary {s:?}",
+        "{way}: {created} creations on CPU 0 ({mode}): {} events, {} distinct, summary {s:?}",
         paths.len(),
         unique.len()
     );
@@ -807,5 +817,28 @@ fn preempted_lsm_walks_report_each_creation_once_with_its_own_path() {
         paths.len() as u64 + s["file_drops"] + s["file_shed"],
         created as u64,
         "every creation is an event or a counted drop: {s:?}"
+    );
+}
+
+/// BPF LSM programs run with migration off but preemption on: another
+/// task's file program runs on the same CPU in the middle of a walk. (A
+/// shared per-CPU scratch once reported a symlink in CI as
+/// `/dev/null\0ile-way-lsm-...`.) Runs where BPF LSM is active and the
+/// kernel preempts kernel code (the 6.19 guest).
+#[test]
+fn preempted_lsm_walks_report_each_creation_once_with_its_own_path() {
+    creations_on_a_preempted_cpu(
+        "preempted_lsm_walks_report_each_creation_once_with_its_own_path",
+        "lsm",
+    );
+}
+
+/// The syscall tracepoints run their BPF programs with preemption off,
+/// also on kernels that preempt kernel code; the same load shows it.
+#[test]
+fn preempted_tasks_at_the_tracepoints_report_each_creation_once_with_its_own_path() {
+    creations_on_a_preempted_cpu(
+        "preempted_tasks_at_the_tracepoints_report_each_creation_once_with_its_own_path",
+        "tracepoint",
     );
 }
