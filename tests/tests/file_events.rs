@@ -556,14 +556,18 @@ fn bpf_lsm_listed(test: &str) -> bool {
     false
 }
 
-/// An agent with `--file-hooks lsm` and `args`, or None, said loudly,
-/// where the kernel refuses BPF LSM programs. Listed is not allowed: this
-/// machine's kernel lists bpf and refuses every BPF LSM program (EPERM at
-/// load, with no verifier log); the agent says so and runs without them.
-fn lsm_agent(test: &str, args: &[&str]) -> Option<Agent> {
-    let mut all = vec!["--events", "file", "--file-hooks", "lsm"];
+/// A file agent with `--file-hooks way` and `args`; None, said loudly,
+/// where `way` is `lsm` and the kernel refuses BPF LSM programs. Listed is
+/// not allowed: this machine's kernel lists bpf and refuses every BPF LSM
+/// program (EPERM at load, with no verifier log); the agent says so and
+/// runs without them.
+fn agent_at(test: &str, way: &str, args: &[&str]) -> Option<Agent> {
+    let mut all = vec!["--events", "file", "--file-hooks", way];
     all.extend_from_slice(args);
     let agent = Agent::start(&all);
+    if way != "lsm" {
+        return Some(agent);
+    }
     let refused = agent
         .stderr_lines()
         .into_iter()
@@ -602,13 +606,7 @@ fn lsm_and_tracepoint_hooks_report_the_same_events() {
             "--file-watch-read",
             read_watch.to_str().unwrap(),
         ];
-        let agent = if way == "lsm" {
-            lsm_agent(TEST, &args)?
-        } else {
-            let mut all = vec!["--events", "file", "--file-hooks", way];
-            all.extend_from_slice(&args);
-            Agent::start(&all)
-        };
+        let agent = agent_at(TEST, way, &args)?;
         let p = dir.path("a.txt");
         std::fs::write(&p, b"1").unwrap();
         std::fs::OpenOptions::new().append(true).open(&p).unwrap();
@@ -740,20 +738,8 @@ fn creations_on_a_preempted_cpu(test: &str, way: &str) {
     let deep = dir.path("p/q/r/s/t/u/v/w");
     std::fs::create_dir_all(&deep).unwrap();
     let watch = format!("{}/*", deep.display());
-    let agent = if way == "lsm" {
-        let Some(agent) = lsm_agent(test, &["--file-watch", &watch]) else {
-            return;
-        };
-        agent
-    } else {
-        Agent::start(&[
-            "--events",
-            "file",
-            "--file-hooks",
-            way,
-            "--file-watch",
-            &watch,
-        ])
+    let Some(agent) = agent_at(test, way, &["--file-watch", &watch]) else {
+        return;
     };
     let run_for = Duration::from_secs(3);
     let worker = |tag: &'static str, realtime: bool| {
